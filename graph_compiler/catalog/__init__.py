@@ -1,0 +1,34 @@
+"""The node catalog: one declarative entry per node type (see `spec.NodeSpec`)."""
+
+from __future__ import annotations
+
+from . import activations, data, layers, losses, ops, optim, structure  # noqa: F401  (registers)
+from .registry import CATALOG, CATEGORIES, register
+from .spec import REQUIRED, InferContext, NodeSpec, Param, Port
+
+__all__ = [
+    "CATALOG",
+    "CATEGORIES",
+    "REQUIRED",
+    "InferContext",
+    "NodeSpec",
+    "Param",
+    "Port",
+    "catalog_json",
+    "register",
+]
+
+
+def catalog_json() -> dict:
+    """The catalog as served to the browser and printed by `torchloom catalog --json`."""
+    from ..document import FORMAT
+
+    return {
+        "format": FORMAT,
+        "categories": list(CATEGORIES),
+        "nodes": [CATALOG[name].to_json() for name in sorted(CATALOG, key=_order)],
+    }
+
+
+def _order(name: str) -> tuple[int, str]:
+    return CATEGORIES.index(CATALOG[name].category), name

@@ -1,0 +1,83 @@
+"""The data source and the training settings (categories "data" and "training")."""
+
+from __future__ import annotations
+
+from ..datasets import BUILTINS, UPLOAD
+from .registry import register
+from .spec import NodeSpec, Param, Port
+
+_SYNTHETIC = tuple(name for name, b in BUILTINS.items() if b.synthetic)
+
+
+def _when(*sources: str) -> dict:
+    return {"source": sources}
+
+
+register(
+    NodeSpec(
+        type="Dataset",
+        category="data",
+        doc="The data source: yields x (inputs) and y (targets) in batches.",
+        role="data",
+        params=(
+            Param("source", "choice", "digits", "Built-in dataset, or an uploaded one.",
+                  choices=(*BUILTINS, UPLOAD)),
+            Param("samples", "int", 1000, "Number of generated samples.", min=10, max=10_000_000,
+                  visible_if=_when(*_SYNTHETIC)),
+            Param("noise", "float", 0.1, "Noise level of generated data.", min=0, max=10,
+                  visible_if=_when(*_SYNTHETIC)),
+            Param("num_classes", "int", 3, "Number of classes.", min=2, max=100_000,
+                  visible_if=_when("spirals", "sine_classify", "random_images", UPLOAD)),
+            Param("seq_len", "int", 32, "Steps per sequence.", min=2, max=100_000,
+                  visible_if=_when("sine_classify", "sine_regress")),
+            Param("image_shape", "ints", (1, 28, 28), "Image shape (C, H, W).", min=1, length=3,
+                  visible_if=_when("random_images")),
+            Param("data_seed", "int", 0, "Seed of the generator.", min=0,
+                  visible_if=_when(*_SYNTHETIC)),
+            Param("dataset_id", "str", "", "Uploaded dataset id (set by the server).",
+                  visible_if=_when(UPLOAD)),
+            Param("x_shape", "ints", (), "Per-sample input shape of the uploaded data.", min=1,
+                  visible_if=_when(UPLOAD)),
+            Param("task", "choice", "classification", "What the targets are.",
+                  choices=("classification", "regression"), visible_if=_when(UPLOAD)),
+            Param("y_dim", "int", 1, "Regression targets per sample.", min=1,
+                  visible_if=_when(UPLOAD)),
+        ),
+        inputs=(),
+        outputs=(
+            Port("x", description="Inputs (B, ...)."),
+            Port("y", description="Targets: class ids (B,) or values (B, k)."),
+        ),
+        keywords=("data", "input", "dataset", "source"),
+    )
+)
+
+register(
+    NodeSpec(
+        type="Training",
+        category="training",
+        doc="How to train: epochs, batch size, validation split, device, precision, seed.",
+        role="settings",
+        params=(
+            Param("epochs", "int", 10, "Passes over the training data.", min=1, max=100_000),
+            Param("batch_size", "int", 64, "Samples per optimizer step.", min=1, max=1_000_000),
+            Param("shuffle", "bool", True, "Shuffle the training data every epoch."),
+            Param("val_split", "float", 0.2, "Fraction held out for validation.", min=0, max=0.9),
+            Param("device", "choice", "auto", "Where to train (auto: CUDA when available).",
+                  choices=("auto", "cpu", "cuda", *(f"cuda:{i}" for i in range(8)))),
+            Param("precision", "choice", "fp32", "Arithmetic: bf16/fp16 use autocast.",
+                  choices=("fp32", "bf16", "fp16")),
+            Param("seed", "int", 0, "Seed for weights, split and shuffling.", min=0),
+            Param("grad_clip", "float", None, "Clip the gradient norm to this value.", min=0,
+                  exclusive_min=True, nullable=True),
+            Param("grad_accumulation", "int", 1, "Batches per optimizer step.", min=1, max=1024),
+            Param("fast_path", "bool", True, "Keep small datasets on the device; index batches."),
+            Param("compile", "bool", False, "Use torch.compile."),
+            Param("checkpoint_every", "int", 1, "Checkpoint every N epochs (0: only at the end).",
+                  min=0),
+        ),
+        inputs=(),
+        outputs=(),
+        keywords=("settings", "epochs", "batch size", "device", "precision"),
+    )
+)

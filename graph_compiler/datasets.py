@@ -1,0 +1,88 @@
+"""What each data source yields, known without loading it: shapes, dtypes and the task.
+
+The engine (a later module) loads the data; the compiler only needs the shapes to infer the
+network. Keeping the table here lets both agree on one description of every built-in source.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+Task = Literal["classification", "regression", "reconstruction"]
+
+
+@dataclass(frozen=True)
+class DataInfo:
+    x_shape: tuple[int, ...]  # per sample, batch excluded
+    x_dtype: str  # "float32" or "int64"
+    y_shape: tuple[int, ...]
+    y_dtype: str
+    task: Task
+    num_classes: int | None
+    samples: int | None
+    description: str
+
+
+@dataclass(frozen=True)
+class BuiltinSource:
+    name: str
+    description: str
+    synthetic: bool = False
+
+    def info(self, p: Mapping[str, Any]) -> DataInfo:
+        return _INFO[self.name](p)
+
+
+def _classes(x_shape, n_classes, samples, desc) -> DataInfo:
+    return DataInfo(tuple(x_shape), "float32", (), "int64", "classification", n_classes, samples, desc)
+
+
+def _regression(x_shape, samples, desc, y_dim: int = 1) -> DataInfo:
+    return DataInfo(tuple(x_shape), "float32", (y_dim,), "float32", "regression", None, samples, desc)
+
+
+_INFO = {
+    "digits": lambda p: _classes((64,), 10, 1797, "sklearn digits, 8×8 images flattened to 64"),
+    "digits_images": lambda p: _classes((1, 8, 8), 10, 1797, "sklearn digits as 1×8×8 images"),
+    "iris": lambda p: _classes((4,), 3, 150, "sklearn iris flowers"),
+    "wine": lambda p: _classes((13,), 3, 178, "sklearn wine recognition"),
+    "breast_cancer": lambda p: _classes((30,), 2, 569, "sklearn breast cancer (binary)"),
+    "diabetes": lambda p: _regression((10,), 442, "sklearn diabetes progression (regression)"),
+    "moons": lambda p: _classes((2,), 2, p["samples"], "two interleaving half-moons"),
+    "circles": lambda p: _classes((2,), 2, p["samples"], "two concentric circles"),
+    "spirals": lambda p: _classes((2,), p["num_classes"], p["samples"], "interleaved spirals"),
+    "sine_classify": lambda p: _classes(
+        (p["seq_len"], 1), p["num_classes"], p["samples"], "noisy sines; class = frequency band"
+    ),
+    "sine_regress": lambda p: _regression(
+        (p["seq_len"], 1), p["samples"], "noisy sines; predict the next value"
+    ),
+    "random_images": lambda p: _classes(
+        tuple(p["image_shape"]), p["num_classes"], p["samples"], "random images (benchmarks)"
+    ),
+}
+
+BUILTINS: dict[str, BuiltinSource] = {
+    name: BuiltinSource(name, _INFO[name]({"samples": 0, "num_classes": 2, "seq_len": 1,
+                                             "image_shape": (1, 1, 1)}).description,
+                        synthetic=name in {"moons", "circles", "spirals", "sine_classify",
+                                           "sine_regress", "random_images"})
+    for name in _INFO
+}
+UPLOAD = "upload"
+
+
+def describe(params: Mapping[str, Any]) -> DataInfo:
+    """Shapes for a Dataset node's params (already validated by the catalog)."""
+    source = params["source"]
+    if source == UPLOAD:
+        x_shape = tuple(params.get("x_shape") or ())
+        task = params.get("task") or "classification"
+        n = params.get("num_classes")
+        if task == "classification":
+            return _classes(x_shape, n, None, "uploaded data")
+        y_dim = int(params.get("y_dim") or 1)
+        return _regression(x_shape, None, "uploaded data", y_dim=y_dim)
+    return BUILTINS[source].info(params)

@@ -1,0 +1,194 @@
+"""Exact per-node shape inference on the meta device.
+
+Each node is built as the real torch module (on `meta`, so no memory is allocated even for huge
+layers) and called with meta tensors through the same forward expression the generated code
+uses. Results are memoized by (type, params, input shapes): the editor re-validates on every
+edit, and typical networks repeat the same layer configuration many times.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
+
+from .catalog import NodeSpec
+from .shapes import B, Batch, Shape, TensorInfo, symbolic
+
+_DTYPES = {"float32": torch.float32, "int64": torch.int64, "float16": torch.float16,
+           "bfloat16": torch.bfloat16, "float64": torch.float64, "bool": torch.bool}
+MODULE_VAR = "_m"
+
+
+class NodeFailure(Exception):
+    """A node could not be built or called; `stage` is 'build' or 'call'."""
+
+    def __init__(self, stage: str, message: str):
+        super().__init__(message)
+        self.stage = stage
+
+
+@dataclass(frozen=True)
+class NodeShapes:
+    outputs: tuple[TensorInfo, ...]
+    num_params: int
+    flops: int  # forward FLOPs per sample (a multiply-add counts 2)
+
+
+def torch_kwargs(spec: NodeSpec, params: Mapping[str, Any]) -> dict[str, Any]:
+    """Constructor arguments: the torch-facing params plus fixed ones (batch_first=True)."""
+    kwargs: dict[str, Any] = {}
+    for p in spec.params:
+        if not p.torch_arg or p.name not in params:
+            continue
+        value = params[p.name]
+        if p.as_tensor and value is not None:
+            value = torch.tensor(value, dtype=torch.float32)
+        kwargs[p.name] = value
+    kwargs.update(spec.fixed_args)
+    return kwargs
+
+
+def input_names(ports: Mapping[str, int]) -> dict[str, list[str]]:
+    return {port: [f"_in_{port}_{i}" for i in range(n)] for port, n in ports.items()}
+
+
+@functools.lru_cache(maxsize=4096)
+def _compiled(expr: str):
+    return compile(expr, "<forward>", "eval")
+
+
+_GLOBALS = {"torch": torch, "nn": nn, "F": F, "math": math}
+
+
+def _freeze(params: Mapping[str, Any]) -> tuple:
+    return tuple(sorted(params.items()))
+
+
+ModuleFactory = Callable[[], nn.Module]
+
+
+_MODULES: dict[tuple, nn.Module] = {}
+_MAX_MODULES = 4096
+
+
+def meta_module(spec: NodeSpec, params: Mapping[str, Any], factory: ModuleFactory | None = None,
+                factory_key: Any = None) -> nn.Module | None:
+    """The node's module on the meta device (cached), or None for inline ops."""
+    if spec.torch_class is None and factory is None:
+        return None
+    key = (spec.type, _freeze(params), factory_key)
+    module = _MODULES.get(key)
+    if module is None:
+        try:
+            with torch.device("meta"):
+                module = factory() if factory else spec.torch_class(**torch_kwargs(spec, params))
+        except Exception as exc:  # torch validates its own arguments; relay what it says
+            raise NodeFailure("build", _first_line(exc)) from exc
+        module.eval()
+        if len(_MODULES) >= _MAX_MODULES:
+            _MODULES.clear()
+        _MODULES[key] = module
+    return module
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    return text.splitlines()[0][:400]
+
+
+def _meta_inputs(inputs: Mapping[str, list[TensorInfo]], batch: int) -> dict[str, torch.Tensor]:
+    env = {}
+    for port, infos in inputs.items():
+        for i, info in enumerate(infos):
+            env[f"_in_{port}_{i}"] = torch.empty(
+                info.concrete(batch), dtype=_DTYPES.get(info.dtype, torch.float32), device="meta"
+            )
+    return env
+
+
+def _run(expr: str, module: nn.Module | None, env: dict, count_flops: bool):
+    local = dict(env)
+    local[MODULE_VAR] = module
+    counter = FlopCounterMode(display=False) if count_flops else None
+    try:
+        with torch.no_grad():
+            if counter is not None:
+                with counter:
+                    out = eval(_compiled(expr), _GLOBALS, local)  # noqa: S307  (our own expression)
+            else:
+                out = eval(_compiled(expr), _GLOBALS, local)  # noqa: S307
+    except Exception as exc:
+        raise NodeFailure("call", _first_line(exc)) from exc
+    outs = tuple(out) if isinstance(out, tuple | list) else (out,)
+    for o in outs:
+        if not isinstance(o, torch.Tensor):
+            raise NodeFailure("call", f"forward returned {type(o).__name__}, not a tensor")
+    flops = counter.get_total_flops() if counter is not None else 0
+    return outs, flops
+
+
+def _dtype_name(t: torch.Tensor) -> str:
+    return str(t.dtype).removeprefix("torch.")
+
+
+def infer_node(
+    spec: NodeSpec,
+    params: Mapping[str, Any],
+    inputs: Mapping[str, list[TensorInfo]],
+    expr: str,
+    factory: ModuleFactory | None = None,
+    factory_key: Any = None,
+) -> NodeShapes:
+    """Output shapes, parameter count and FLOPs of one node (memoized)."""
+    signature = tuple((port, tuple(infos)) for port, infos in sorted(inputs.items()))
+    key = (spec.type, _freeze(params), signature, expr, factory_key)
+    hit = _RESULTS.get(key)
+    if hit is not None:
+        return hit
+    module = meta_module(spec, params, factory, factory_key)
+    num_params = sum(p.numel() for p in module.parameters()) if module is not None else 0
+    # FLOPs come only from matmul/conv/attention kernels: skip the counter where none can occur.
+    count = module is not None and (num_params > 0 or factory is not None) or spec.type == "MatMul"
+    outs2, flops = _run(expr, module, _meta_inputs(inputs, 2), count)
+    all_infos = [i for infos in inputs.values() for i in infos]
+    simple = spec.batch_preserving and all_infos and all(i.batch_leading for i in all_infos)
+    shapes: list[Shape] = []
+    if simple and all(o.dim() >= 1 and o.shape[0] == 2 for o in outs2):
+        shapes = [(B, *o.shape[1:]) for o in outs2]
+    else:
+        outs3, _ = _run(expr, module, _meta_inputs(inputs, 3), False)
+        for o2, o3 in zip(outs2, outs3, strict=True):
+            sym = symbolic(tuple(o2.shape), tuple(o3.shape))
+            if sym is None:  # size grows with the batch in a way we cannot name: keep B=2 figures
+                sym = tuple(o2.shape)
+            shapes.append(sym)
+    result = NodeShapes(
+        outputs=tuple(TensorInfo(s, _dtype_name(o)) for s, o in zip(shapes, outs2, strict=True)),
+        num_params=num_params,
+        flops=flops // 2,
+    )
+    if len(_RESULTS) >= _MAX_RESULTS:
+        _RESULTS.clear()
+    _RESULTS[key] = result
+    return result
+
+
+_RESULTS: dict[tuple, NodeShapes] = {}
+_MAX_RESULTS = 16384
+
+
+def clear_caches() -> None:
+    _RESULTS.clear()
+    _MODULES.clear()
+    _compiled.cache_clear()
+
+
+__all__ = ["Batch", "NodeFailure", "NodeShapes", "clear_caches", "infer_node", "meta_module"]
