@@ -1,0 +1,36 @@
+"""torchloom's graph compiler: graph document → validated, shape-inferred, generated PyTorch.
+
+Pure Python + torch (no Flask): the server, the engine and the CLI all build on this API.
+"""
+
+from __future__ import annotations
+
+from .analysis import Analysis, analyze, validate
+from .build import CompiledGraph, build_module, compile_graph, load_source
+from .catalog import CATALOG, catalog_json
+from .codegen import generate, model_interface
+from .document import FORMAT, GraphDocument, json_schema, parse_document
+from .errors import GraphCompileError, GraphError
+from .plan import TrainingPlan, build_plan
+
+__all__ = [
+    "CATALOG",
+    "FORMAT",
+    "Analysis",
+    "CompiledGraph",
+    "GraphCompileError",
+    "GraphDocument",
+    "GraphError",
+    "TrainingPlan",
+    "analyze",
+    "build_module",
+    "build_plan",
+    "catalog_json",
+    "compile_graph",
+    "generate",
+    "json_schema",
+    "load_source",
+    "model_interface",
+    "parse_document",
+    "validate",
+]

@@ -192,8 +192,15 @@ class _Analyzer:
         self.recursive: set[str] = set()
         self.settings: dict[str, Any] = {}
 
-    def error(self, code: str, message: str, node: str | None = None, fld: str | None = None,
-              block: str | None = None, severity: str = "error") -> None:
+    def error(
+        self,
+        code: str,
+        message: str,
+        node: str | None = None,
+        fld: str | None = None,
+        block: str | None = None,
+        severity: str = "error",
+    ) -> None:
         self.errors.append(GraphError(code, message, node, fld, severity, block))
 
     def run(self) -> Analysis:
@@ -214,7 +221,13 @@ class _Analyzer:
         self.check_unused(top)
         self.errors.sort(key=lambda e: e.severity != "error")  # errors before warnings, stable
         return Analysis(
-            self.doc, self.errors, result, blocks, dict(self.instances), self.settings, data,
+            self.doc,
+            self.errors,
+            result,
+            blocks,
+            dict(self.instances),
+            self.settings,
+            data,
             data_node,
         )
 
@@ -227,21 +240,43 @@ class _Analyzer:
         params: dict[str, dict[str, Any]] = {}
         for node in nodes:
             if node.id in ok_nodes:
-                self.error("duplicate_id", f"two nodes have the id {node.id!r} in {where}; "
-                           "ids must be unique", node.id, "id", block)
+                self.error(
+                    "duplicate_id",
+                    f"two nodes have the id {node.id!r} in {where}; ids must be unique",
+                    node.id,
+                    "id",
+                    block,
+                )
                 continue
             spec = CATALOG.get(node.type)
             if spec is None:
-                self.error("unknown_type", f"{node.display}: unknown node type {node.type!r}"
-                           + _suggest(node.type, CATALOG), node.id, "type", block)
+                self.error(
+                    "unknown_type",
+                    f"{node.display}: unknown node type {node.type!r}"
+                    + _suggest(node.type, CATALOG),
+                    node.id,
+                    "type",
+                    block,
+                )
                 continue
             if block and spec.role in TOP_ONLY_ROLES:
-                self.error("not_allowed_in_block", f"{node.display}: a {node.type} node cannot be "
-                           f"inside a block (blocks hold model layers only)", node.id, "type", block)
+                self.error(
+                    "not_allowed_in_block",
+                    f"{node.display}: a {node.type} node cannot be "
+                    f"inside a block (blocks hold model layers only)",
+                    node.id,
+                    "type",
+                    block,
+                )
                 continue
             if not block and spec.role == "block_io":
-                self.error("not_allowed_outside_block", f"{node.display}: {node.type} nodes belong "
-                           "inside block definitions", node.id, "type", block)
+                self.error(
+                    "not_allowed_outside_block",
+                    f"{node.display}: {node.type} nodes belong inside block definitions",
+                    node.id,
+                    "type",
+                    block,
+                )
                 continue
             ok_nodes[node.id] = node
             specs[node.id] = spec
@@ -266,48 +301,86 @@ class _Analyzer:
             edge_ref = f"edges[{i}]"
             missing = [end for end in (edge.source, edge.target) if end not in ok_nodes]
             if missing:
-                known = edge.target if edge.target in ok_nodes else (
-                    edge.source if edge.source in ok_nodes else None)
-                self.error("dangling_edge", f"edge {edge.source}.{edge.source_port} → "
-                           f"{edge.target}.{edge.target_port} refers to a missing node "
-                           f"{missing[0]!r}", known, edge_ref, block)
+                known = (
+                    edge.target
+                    if edge.target in ok_nodes
+                    else (edge.source if edge.source in ok_nodes else None)
+                )
+                self.error(
+                    "dangling_edge",
+                    f"edge {edge.source}.{edge.source_port} → "
+                    f"{edge.target}.{edge.target_port} refers to a missing node "
+                    f"{missing[0]!r}",
+                    known,
+                    edge_ref,
+                    block,
+                )
                 continue
             src_port = next((p for p in out_ports[edge.source] if p.name == edge.source_port), None)
             dst_port = next((p for p in in_ports[edge.target] if p.name == edge.target_port), None)
             if src_port is None:
                 names = [p.name for p in out_ports[edge.source]]
-                self.error("unknown_port", f"{ok_nodes[edge.source].display}: "
-                           f"{specs[edge.source].type} has no output port {edge.source_port!r} "
-                           f"(outputs: {', '.join(names) or 'none'})", edge.source,
-                           edge.source_port, block)
+                self.error(
+                    "unknown_port",
+                    f"{ok_nodes[edge.source].display}: "
+                    f"{specs[edge.source].type} has no output port {edge.source_port!r} "
+                    f"(outputs: {', '.join(names) or 'none'})",
+                    edge.source,
+                    edge.source_port,
+                    block,
+                )
                 continue
             if dst_port is None:
                 names = [p.name for p in in_ports[edge.target]]
-                self.error("unknown_port", f"{ok_nodes[edge.target].display}: "
-                           f"{specs[edge.target].type} has no input port {edge.target_port!r} "
-                           f"(inputs: {', '.join(names) or 'none'})", edge.target,
-                           edge.target_port, block)
+                self.error(
+                    "unknown_port",
+                    f"{ok_nodes[edge.target].display}: "
+                    f"{specs[edge.target].type} has no input port {edge.target_port!r} "
+                    f"(inputs: {', '.join(names) or 'none'})",
+                    edge.target,
+                    edge.target_port,
+                    block,
+                )
                 continue
             if src_port.kind != dst_port.kind:
-                self.error("port_type", f"{ok_nodes[edge.target].display}: input "
-                           f"{dst_port.name!r} takes a {dst_port.kind}, but "
-                           f"{ok_nodes[edge.source].display}.{src_port.name} gives a "
-                           f"{src_port.kind}", edge.target, edge.target_port, block)
+                self.error(
+                    "port_type",
+                    f"{ok_nodes[edge.target].display}: input "
+                    f"{dst_port.name!r} takes a {dst_port.kind}, but "
+                    f"{ok_nodes[edge.source].display}.{src_port.name} gives a "
+                    f"{src_port.kind}",
+                    edge.target,
+                    edge.target_port,
+                    block,
+                )
                 continue
             key = (edge.source, edge.source_port, edge.target, edge.target_port)
             if key in seen:
-                self.error("duplicate_edge", f"{ok_nodes[edge.target].display}: the edge from "
-                           f"{ok_nodes[edge.source].display} is listed twice", edge.target,
-                           edge.target_port, block, "warning")
+                self.error(
+                    "duplicate_edge",
+                    f"{ok_nodes[edge.target].display}: the edge from "
+                    f"{ok_nodes[edge.source].display} is listed twice",
+                    edge.target,
+                    edge.target_port,
+                    block,
+                    "warning",
+                )
                 continue
             seen.add(key)
             if incoming[edge.target][edge.target_port] and not dst_port.multi:
                 first = incoming[edge.target][edge.target_port][0]
-                self.error("multiple_inputs", f"{ok_nodes[edge.target].display}: input "
-                           f"{dst_port.name!r} takes one edge but gets two (from "
-                           f"{ok_nodes[first.source].display} and {ok_nodes[edge.source].display})"
-                           f"{' — use an Add or Concat to merge them' if dst_port.kind == 'tensor' else ''}",
-                           edge.target, edge.target_port, block)
+                self.error(
+                    "multiple_inputs",
+                    f"{ok_nodes[edge.target].display}: input "
+                    f"{dst_port.name!r} takes one edge but gets two (from "
+                    f"{ok_nodes[first.source].display} and {ok_nodes[edge.source].display})"
+                    + (
+                        " — use an Add or Concat to merge them" if dst_port.kind == "tensor" else ""
+                    ),
+                    edge.target,
+                    edge.target_port,
+                    block,
+                )
                 continue
             incoming[edge.target][edge.target_port].append(edge)
             valid.append(edge)
@@ -315,9 +388,14 @@ class _Analyzer:
         for node_id, ports in in_ports.items():
             for port in ports:
                 if not port.optional and not incoming[node_id].get(port.name):
-                    self.error("missing_input", f"{ok_nodes[node_id].display}: input "
-                               f"{port.name!r} ({port.kind}) is not connected", node_id,
-                               port.name, block)
+                    self.error(
+                        "missing_input",
+                        f"{ok_nodes[node_id].display}: input "
+                        f"{port.name!r} ({port.kind}) is not connected",
+                        node_id,
+                        port.name,
+                        block,
+                    )
 
         order = self.topological(ok_nodes, valid, block)
         return Scope(block, ok_nodes, specs, params, valid, incoming, order, in_ports, out_ports)
@@ -342,8 +420,14 @@ class _Analyzer:
         if len(order) < len(nodes):
             for cycle in self.cycles(nodes, succ):
                 names = " → ".join(nodes[n].display for n in (*cycle, cycle[0]))
-                self.error("cycle", f"cycle: {names} — a network's data must flow one way "
-                           "(recurrence needs an LSTM/GRU/RNN node)", cycle[0], None, block)
+                self.error(
+                    "cycle",
+                    f"cycle: {names} — a network's data must flow one way "
+                    "(recurrence needs an LSTM/GRU/RNN node)",
+                    cycle[0],
+                    None,
+                    block,
+                )
         return order
 
     @staticmethod
@@ -396,8 +480,14 @@ class _Analyzer:
             p = spec.param(name)
             if p is None:
                 options = [q.name for q in spec.params]
-                self.error("param_unknown", f"{node.display}: {spec.type} has no parameter "
-                           f"{name!r}{_suggest(name, options)}", node.id, name, block)
+                self.error(
+                    "param_unknown",
+                    f"{node.display}: {spec.type} has no parameter "
+                    f"{name!r}{_suggest(name, options)}",
+                    node.id,
+                    name,
+                    block,
+                )
                 continue
             norm, problem = p.check(value)
             if problem:
@@ -407,8 +497,13 @@ class _Analyzer:
             out[name] = norm
         for p in spec.params:
             if p.required and p.name not in out and p.name not in node.params:
-                self.error("param_required", f"{node.display}: {spec.type} needs {p.name} "
-                           f"({p.description.rstrip('.')})", node.id, p.name, block)
+                self.error(
+                    "param_required",
+                    f"{node.display}: {spec.type} needs {p.name} ({p.description.rstrip('.')})",
+                    node.id,
+                    p.name,
+                    block,
+                )
         return out
 
     @staticmethod
@@ -417,24 +512,42 @@ class _Analyzer:
         merged.update(user)
         return merged
 
-    def block_ports(self, node: Node, params: dict, block) -> tuple[tuple[Port, ...], tuple[Port, ...]]:
+    def block_ports(
+        self, node: Node, params: dict, block
+    ) -> tuple[tuple[Port, ...], tuple[Port, ...]]:
         name = params.get("block")
         if name is None:
             return (), ()
         defn = self.doc.blocks.get(name)
         if defn is None:
-            self.error("unknown_block", f"{node.display}: there is no block named {name!r}"
-                       + _suggest(name, self.doc.blocks), node.id, "block", block)
+            self.error(
+                "unknown_block",
+                f"{node.display}: there is no block named {name!r}"
+                + _suggest(name, self.doc.blocks),
+                node.id,
+                "block",
+                block,
+            )
             return (), ()
         ins = tuple(Port(n.id) for n in defn.nodes if n.type == "Input")
         outs = tuple(Port(n.id) for n in defn.nodes if n.type == "Output")
         if not outs:
-            self.error("block_no_output", f"{node.display}: block {name} has no Output node",
-                       node.id, "block", block)
+            self.error(
+                "block_no_output",
+                f"{node.display}: block {name} has no Output node",
+                node.id,
+                "block",
+                block,
+            )
         if params.get("repeat", 1) > 1 and (len(ins) != 1 or len(outs) != 1):
-            self.error("repeat_needs_single_io", f"{node.display}: repeat > 1 needs a block with "
-                       f"one input and one output; {name} has {len(ins)} and {len(outs)}",
-                       node.id, "repeat", block)
+            self.error(
+                "repeat_needs_single_io",
+                f"{node.display}: repeat > 1 needs a block with "
+                f"one input and one output; {name} has {len(ins)} and {len(outs)}",
+                node.id,
+                "repeat",
+                block,
+            )
         return ins, outs
 
     def check_block_recursion(self) -> None:
@@ -453,13 +566,21 @@ class _Analyzer:
         for name, scope in self.blocks.items():
             for node_id, spec in scope.specs.items():
                 used = scope.params[node_id].get("block")
-                if spec.role == "block" and used in self.blocks and (
-                    used == name or reaches(used, name, {used})
+                if (
+                    spec.role == "block"
+                    and used in self.blocks
+                    and (used == name or reaches(used, name, {used}))
                 ):
                     self.recursive.add(name)
-                    self.error("block_recursion", f"{scope.nodes[node_id].display}: block {name} "
-                               f"uses block {used}, which leads back to {name} — a block cannot "
-                               "contain itself", node_id, "block", name)
+                    self.error(
+                        "block_recursion",
+                        f"{scope.nodes[node_id].display}: block {name} "
+                        f"uses block {used}, which leads back to {name} — a block cannot "
+                        "contain itself",
+                        node_id,
+                        "block",
+                        name,
+                    )
 
     def check_roles(self, top: Scope) -> str | None:
         by_role: dict[str, list[str]] = defaultdict(list)
@@ -469,48 +590,87 @@ class _Analyzer:
         if not data:
             self.error("no_data", "the graph has no Dataset node: add one to provide x and y")
         for extra in data[1:]:
-            self.error("multiple_data", f"{top.nodes[extra].display}: only one Dataset node is "
-                       "supported per graph", extra)
+            self.error(
+                "multiple_data",
+                f"{top.nodes[extra].display}: only one Dataset node is supported per graph",
+                extra,
+            )
         if not by_role.get("loss"):
-            self.error("no_loss", "the graph has no loss: connect the model's output and the "
-                       "target to a loss such as CrossEntropyLoss or MSELoss")
+            self.error(
+                "no_loss",
+                "the graph has no loss: connect the model's output and the "
+                "target to a loss such as CrossEntropyLoss or MSELoss",
+            )
         optimizers = by_role.get("optimizer", [])
         if not optimizers:
-            self.error("no_optimizer", "the graph has no optimizer: add one (e.g. Adam) and "
-                       "connect a loss to it")
+            self.error(
+                "no_optimizer",
+                "the graph has no optimizer: add one (e.g. Adam) and connect a loss to it",
+            )
         for extra in optimizers[1:]:
-            self.error("multiple_optimizers", f"{top.nodes[extra].display}: only one optimizer "
-                       "per graph is supported", extra)
+            self.error(
+                "multiple_optimizers",
+                f"{top.nodes[extra].display}: only one optimizer per graph is supported",
+                extra,
+            )
         for opt in optimizers:
             if not top.incoming[opt].get("loss"):
-                self.error("optimizer_unreachable", f"{top.nodes[opt].display}: no loss reaches "
-                           "this optimizer — connect a loss's output to its loss input", opt, "loss")
+                self.error(
+                    "optimizer_unreachable",
+                    f"{top.nodes[opt].display}: no loss reaches "
+                    "this optimizer — connect a loss's output to its loss input",
+                    opt,
+                    "loss",
+                )
         fed = {e.source for e in top.edges if top.specs[e.target].role == "optimizer"}
         for loss in by_role.get("loss", []):
             if loss not in fed:
-                self.error("loss_unused", f"{top.nodes[loss].display}: this loss feeds no "
-                           "optimizer, so it trains nothing", loss, "loss", severity="warning")
+                self.error(
+                    "loss_unused",
+                    f"{top.nodes[loss].display}: this loss feeds no "
+                    "optimizer, so it trains nothing",
+                    loss,
+                    "loss",
+                    severity="warning",
+                )
         final = [
-            s for s in by_role.get("scheduler", [])
-            if not any(e.source == s for e in top.edges)
+            s for s in by_role.get("scheduler", []) if not any(e.source == s for e in top.edges)
         ]
         for extra in final[1:]:
-            self.error("multiple_schedulers", f"{top.nodes[extra].display}: only one LR scheduler "
-                       "can drive the optimizer; chain several with SequentialLR", extra)
+            self.error(
+                "multiple_schedulers",
+                f"{top.nodes[extra].display}: only one LR scheduler "
+                "can drive the optimizer; chain several with SequentialLR",
+                extra,
+            )
         for node_id in by_role.get("scheduler", []):
             if top.specs[node_id].type == "SequentialLR":
-                opts = {self.scheduler_optimizer(top, e.source)
-                        for edges in top.incoming[node_id].values() for e in edges}
+                opts = {
+                    self.scheduler_optimizer(top, e.source)
+                    for edges in top.incoming[node_id].values()
+                    for e in edges
+                }
                 if len(opts - {None}) > 1:
-                    self.error("scheduler_optimizer_mismatch", f"{top.nodes[node_id].display}: "
-                               "the chained schedulers drive different optimizers", node_id)
+                    self.error(
+                        "scheduler_optimizer_mismatch",
+                        f"{top.nodes[node_id].display}: "
+                        "the chained schedulers drive different optimizers",
+                        node_id,
+                    )
         settings = by_role.get("settings", [])
         if not settings:
-            self.error("no_training_settings", "the graph has no Training node; defaults are used "
-                       "(10 epochs, batch 64, 20 % validation)", severity="warning")
+            self.error(
+                "no_training_settings",
+                "the graph has no Training node; defaults are used "
+                "(10 epochs, batch 64, 20 % validation)",
+                severity="warning",
+            )
         for extra in settings[1:]:
-            self.error("multiple_training", f"{top.nodes[extra].display}: only one Training node "
-                       "per graph", extra)
+            self.error(
+                "multiple_training",
+                f"{top.nodes[extra].display}: only one Training node per graph",
+                extra,
+            )
         return data[0] if data else None
 
     @staticmethod
@@ -526,8 +686,10 @@ class _Analyzer:
         return None
 
     def has_node_errors(self, scope: Scope, node_id: str) -> bool:
-        return any(e.node == node_id and e.block == scope.block and e.severity == "error"
-                   for e in self.errors)
+        return any(
+            e.node == node_id and e.block == scope.block and e.severity == "error"
+            for e in self.errors
+        )
 
     def resolved_plain(self, scope: Scope, node_id: str) -> dict[str, Any]:
         return self.with_defaults(scope.specs[node_id], scope.params[node_id])
@@ -546,8 +708,9 @@ class _Analyzer:
 
     # --- inference ---------------------------------------------------------------------------
 
-    def infer_scope(self, scope: Scope, block_inputs: Mapping[str, TensorInfo] | None,
-                    data: DataInfo | None) -> ScopeResult:
+    def infer_scope(
+        self, scope: Scope, block_inputs: Mapping[str, TensorInfo] | None, data: DataInfo | None
+    ) -> ScopeResult:
         result = ScopeResult(scope, {})
         for node_id in scope.order:
             spec = scope.specs[node_id]
@@ -575,8 +738,10 @@ class _Analyzer:
                     continue
                 params = self.with_defaults(spec, user)
                 r = NodeResult(node, spec, params)
-                r.outputs = {"x": TensorInfo((B, *data.x_shape), data.x_dtype),
-                             "y": TensorInfo((B, *data.y_shape), data.y_dtype)}
+                r.outputs = {
+                    "x": TensorInfo((B, *data.x_shape), data.x_dtype),
+                    "y": TensorInfo((B, *data.y_shape), data.y_dtype),
+                }
                 result.nodes[node_id] = r
             elif spec.role == "block_io":
                 r = NodeResult(node, spec, {}, inputs=inputs)
@@ -601,8 +766,9 @@ class _Analyzer:
                     result.nodes[node_id] = r
         return result
 
-    def resolve_training_node(self, scope: Scope, node_id: str, spec: NodeSpec,
-                              user: dict) -> NodeResult | None:
+    def resolve_training_node(
+        self, scope: Scope, node_id: str, spec: NodeSpec, user: dict
+    ) -> NodeResult | None:
         params = self.with_defaults(spec, user)
         inferred = {}
         ctx = InferContext({}, {**self.settings, "interval": params.get("interval")})
@@ -614,34 +780,57 @@ class _Analyzer:
                     inferred[p.name] = value
         return NodeResult(scope.nodes[node_id], spec, params, inferred)
 
-    def check_rank_dtype(self, scope: Scope, node: Node, spec: NodeSpec,
-                         inputs: dict[str, list[TensorInfo]]) -> bool:
+    def check_rank_dtype(
+        self, scope: Scope, node: Node, spec: NodeSpec, inputs: dict[str, list[TensorInfo]]
+    ) -> bool:
         ok = True
         for port in scope.in_ports[node.id]:
-            for edge, info in zip(scope.incoming[node.id].get(port.name, []),
-                                  inputs.get(port.name, []), strict=False):
+            for edge, info in zip(
+                scope.incoming[node.id].get(port.name, []), inputs.get(port.name, []), strict=False
+            ):
                 src = _source_text(scope, edge)
                 if port.ranks and info.rank not in port.ranks:
                     hint = f" — {spec.rank_hint}" if spec.rank_hint else ""
-                    self.error("rank_mismatch", f"{node.display}: {spec.type} expects a "
-                               f"{port.layout_text()} input but gets {info} from {src}{hint}",
-                               node.id, port.name, scope.block)
+                    self.error(
+                        "rank_mismatch",
+                        f"{node.display}: {spec.type} expects a "
+                        f"{port.layout_text()} input but gets {info} from {src}{hint}",
+                        node.id,
+                        port.name,
+                        scope.block,
+                    )
                     ok = False
                 if port.dtype == "int" and info.is_float:
-                    self.error("dtype_mismatch", f"{node.display}: {spec.type} expects integer "
-                               f"ids (int64) but gets {info.dtype} from {src}", node.id,
-                               port.name, scope.block)
+                    self.error(
+                        "dtype_mismatch",
+                        f"{node.display}: {spec.type} expects integer "
+                        f"ids (int64) but gets {info.dtype} from {src}",
+                        node.id,
+                        port.name,
+                        scope.block,
+                    )
                     ok = False
                 elif port.dtype is None and spec.role == "layer" and not info.is_float:
-                    self.error("dtype_mismatch", f"{node.display}: {spec.type} expects "
-                               f"floating-point input but gets {info.dtype} {info} from {src} — "
-                               "integer ids need an Embedding first", node.id, port.name,
-                               scope.block)
+                    self.error(
+                        "dtype_mismatch",
+                        f"{node.display}: {spec.type} expects "
+                        f"floating-point input but gets {info.dtype} {info} from {src} — "
+                        "integer ids need an Embedding first",
+                        node.id,
+                        port.name,
+                        scope.block,
+                    )
                     ok = False
         return ok
 
-    def resolve_inferred(self, scope: Scope, node: Node, spec: NodeSpec, user: dict,
-                         inputs: dict[str, list[TensorInfo]]) -> tuple[dict, dict] | None:
+    def resolve_inferred(
+        self,
+        scope: Scope,
+        node: Node,
+        spec: NodeSpec,
+        user: dict,
+        inputs: dict[str, list[TensorInfo]],
+    ) -> tuple[dict, dict] | None:
         params = self.with_defaults(spec, user)
         inferred = {}
         concrete = {p: [i.concrete(1) for i in infos] for p, infos in inputs.items()}
@@ -656,20 +845,36 @@ class _Analyzer:
             if value is None:
                 if p.name in user:
                     continue
-                self.error("cannot_infer", f"{node.display}: cannot infer {p.name} from the "
-                           "input", node.id, p.name, scope.block)
+                self.error(
+                    "cannot_infer",
+                    f"{node.display}: cannot infer {p.name} from the input",
+                    node.id,
+                    p.name,
+                    scope.block,
+                )
                 return None
             if p.name in user and user[p.name] != value:
-                self.error("inferred_mismatch", f"{node.display}: {p.name} is {user[p.name]} but "
-                           f"the input gives {value} — remove it to have it inferred", node.id,
-                           p.name, scope.block)
+                self.error(
+                    "inferred_mismatch",
+                    f"{node.display}: {p.name} is {user[p.name]} but "
+                    f"the input gives {value} — remove it to have it inferred",
+                    node.id,
+                    p.name,
+                    scope.block,
+                )
                 return None
             params[p.name] = value
             inferred[p.name] = value
         return params, inferred
 
-    def infer_tensor_node(self, scope: Scope, node: Node, spec: NodeSpec, user: dict,
-                          inputs: dict[str, list[TensorInfo]]) -> NodeResult | None:
+    def infer_tensor_node(
+        self,
+        scope: Scope,
+        node: Node,
+        spec: NodeSpec,
+        user: dict,
+        inputs: dict[str, list[TensorInfo]],
+    ) -> NodeResult | None:
         if not self.check_rank_dtype(scope, node, spec, inputs):
             return None
         resolved = self.resolve_inferred(scope, node, spec, user, inputs)
@@ -679,29 +884,42 @@ class _Analyzer:
         factory = factory_key = None
         if spec.role == "custom":
             if not self.allow_custom_code:
-                self.error("custom_code_disabled", f"{node.display}: custom code is disabled on "
-                           "this server (start it with --allow-custom-code to run it)", node.id,
-                           "code", scope.block)
+                self.error(
+                    "custom_code_disabled",
+                    f"{node.display}: custom code is disabled on "
+                    "this server (start it with --allow-custom-code to run it)",
+                    node.id,
+                    "code",
+                    scope.block,
+                )
                 return None
             try:
                 factory = custom_layer_factory(params)
             except CustomCodeError as exc:
-                self.error("custom_code_error", f"{node.display}: {exc}", node.id, exc.field,
-                           scope.block)
+                self.error(
+                    "custom_code_error", f"{node.display}: {exc}", node.id, exc.field, scope.block
+                )
                 return None
             factory_key = ("custom", params["code"], params["parameters"])
         if spec.type == "CustomLoss" and not self.allow_custom_code:
-            self.error("custom_code_disabled", f"{node.display}: custom code is disabled on this "
-                       "server (start it with --allow-custom-code to run it)", node.id, "code",
-                       scope.block)
+            self.error(
+                "custom_code_disabled",
+                f"{node.display}: custom code is disabled on this "
+                "server (start it with --allow-custom-code to run it)",
+                node.id,
+                "code",
+                scope.block,
+            )
             return None
         if spec.type == "CustomLoss":
             try:
-                factory = custom_layer_factory({"code": params["code"], "parameters": (),
-                                                "inputs": ("input", "target")})
+                factory = custom_layer_factory(
+                    {"code": params["code"], "parameters": (), "inputs": ("input", "target")}
+                )
             except CustomCodeError as exc:
-                self.error("custom_code_error", f"{node.display}: {exc}", node.id, exc.field,
-                           scope.block)
+                self.error(
+                    "custom_code_error", f"{node.display}: {exc}", node.id, exc.field, scope.block
+                )
                 return None
             factory_key = ("custom_loss", params["code"])
         counts = {port: len(infos) for port, infos in inputs.items()}
@@ -715,12 +933,23 @@ class _Analyzer:
             return None
         outs = scope.out_ports[node.id]
         if len(shapes.outputs) != len(outs):
-            self.error("output_count", f"{node.display}: {spec.type} gives {len(shapes.outputs)} "
-                       f"outputs here, not {len(outs)}", node.id, None, scope.block)
+            self.error(
+                "output_count",
+                f"{node.display}: {spec.type} gives {len(shapes.outputs)} "
+                f"outputs here, not {len(outs)}",
+                node.id,
+                None,
+                scope.block,
+            )
             return None
         if spec.role == "loss" and shapes.outputs[0].shape:
-            self.error("loss_not_scalar", f"{node.display}: the loss must be a single number but "
-                       f"is {shapes.outputs[0]}", node.id, None, scope.block)
+            self.error(
+                "loss_not_scalar",
+                f"{node.display}: the loss must be a single number but is {shapes.outputs[0]}",
+                node.id,
+                None,
+                scope.block,
+            )
             return None
         r = NodeResult(node, spec, params, inferred, inputs)
         r.outputs = {p.name: info for p, info in zip(outs, shapes.outputs, strict=True)}
@@ -729,39 +958,74 @@ class _Analyzer:
         r.flops = shapes.flops
         return r
 
-    def report_failure(self, scope: Scope, node: Node, spec: NodeSpec,
-                       inputs: dict[str, list[TensorInfo]], exc: NodeFailure) -> None:
+    def report_failure(
+        self,
+        scope: Scope,
+        node: Node,
+        spec: NodeSpec,
+        inputs: dict[str, list[TensorInfo]],
+        exc: NodeFailure,
+    ) -> None:
         if exc.stage == "build":
-            self.error("build_failed", f"{node.display}: {spec.type} cannot be built with these "
-                       f"parameters: {exc}", node.id, None, scope.block)
+            self.error(
+                "build_failed",
+                f"{node.display}: {spec.type} cannot be built with these parameters: {exc}",
+                node.id,
+                None,
+                scope.block,
+            )
             return
         parts = []
         for port in scope.in_ports[node.id]:
-            for edge, info in zip(scope.incoming[node.id].get(port.name, []),
-                                  inputs.get(port.name, []), strict=False):
+            for edge, info in zip(
+                scope.incoming[node.id].get(port.name, []), inputs.get(port.name, []), strict=False
+            ):
                 parts.append(f"{info} from {_source_text(scope, edge)}")
         verb = "combine" if len(parts) > 1 else "take"
-        self.error("shape_mismatch", f"{node.display}: {spec.type} cannot {verb} "
-                   f"{' and '.join(parts) or 'its input'}: {exc}", node.id, None, scope.block)
+        self.error(
+            "shape_mismatch",
+            f"{node.display}: {spec.type} cannot {verb} "
+            f"{' and '.join(parts) or 'its input'}: {exc}",
+            node.id,
+            None,
+            scope.block,
+        )
 
-    def infer_block(self, scope: Scope, node: Node, spec: NodeSpec, user: dict,
-                    inputs: dict[str, list[TensorInfo]], data) -> NodeResult | None:
+    def infer_block(
+        self,
+        scope: Scope,
+        node: Node,
+        spec: NodeSpec,
+        user: dict,
+        inputs: dict[str, list[TensorInfo]],
+        data,
+    ) -> NodeResult | None:
         params = self.with_defaults(spec, user)
         name = params["block"]
         inner = self.blocks.get(name)
         if inner is None or name in self.recursive:
             return None
         if any(e.block == name and e.severity == "error" for e in self.errors):
-            self.error("block_invalid", f"{node.display}: block {name} has errors (see its "
-                       "definition)", node.id, "block", scope.block)
+            self.error(
+                "block_invalid",
+                f"{node.display}: block {name} has errors (see its definition)",
+                node.id,
+                "block",
+                scope.block,
+            )
             return None
         r = NodeResult(node, spec, params, inputs=inputs)
         current = {port: infos[0] for port, infos in inputs.items()}
         for _ in range(params["repeat"]):
             instance = self.infer_instance(name, inner, current, data)
             if isinstance(instance, GraphError):
-                self.error(instance.code, f"{node.display} (block {name}, "
-                           f"{instance.message}", node.id, None, scope.block)
+                self.error(
+                    instance.code,
+                    f"{node.display} (block {name}, {instance.message}",
+                    node.id,
+                    None,
+                    scope.block,
+                )
                 return None
             r.instances.append(instance)
             r.num_params += sum(n.num_params for n in instance.nodes.values())
@@ -775,8 +1039,9 @@ class _Analyzer:
         r.outputs = dict(r.instances[-1].outputs)
         return r
 
-    def infer_instance(self, name: str, inner: Scope, inputs: dict[str, TensorInfo],
-                       data) -> ScopeResult | GraphError:
+    def infer_instance(
+        self, name: str, inner: Scope, inputs: dict[str, TensorInfo], data
+    ) -> ScopeResult | GraphError:
         key = (name, tuple(sorted(inputs.items())))
         if key in self.memo:
             return self.memo[key]
@@ -793,8 +1058,11 @@ class _Analyzer:
                 message = message[len(label) + 2 :]
             result: ScopeResult | GraphError = GraphError(failure.code, f"{label}): {message}")
         else:
-            missing = [n for n in inner.nodes if inner.specs[n].type == "Output"
-                       and n not in instance.outputs]
+            missing = [
+                n
+                for n in inner.nodes
+                if inner.specs[n].type == "Output" and n not in instance.outputs
+            ]
             if missing:
                 result = GraphError("block_output_missing", f"{missing[0]}): output not computed")
             else:
@@ -813,24 +1081,53 @@ class _Analyzer:
             pred = r.inputs["input"][0]
             target_edges = top.incoming[node_id].get("target", [])
             target = r.inputs.get("target", [None])[0]
-            from_labels = (data is not None and target_edges
-                           and top.specs[target_edges[0].source].role == "data"
-                           and target_edges[0].source_port == "y")
+            from_labels = (
+                data is not None
+                and target_edges
+                and top.specs[target_edges[0].source].role == "data"
+                and target_edges[0].source_port == "y"
+            )
             if spec.type in ("CrossEntropyLoss", "NLLLoss") and from_labels and data.num_classes:
                 classes = pred.shape[1] if pred.rank >= 2 else None
                 if isinstance(classes, int) and classes < data.num_classes:
-                    self.error("class_count", f"{r.label}: the model gives {classes} class scores "
-                               f"{pred} but the dataset has {data.num_classes} classes — set the "
-                               f"last layer's size to {data.num_classes}", node_id, "input")
+                    self.error(
+                        "class_count",
+                        f"{r.label}: the model gives {classes} class scores "
+                        f"{pred} but the dataset has {data.num_classes} classes — set the "
+                        f"last layer's size to {data.num_classes}",
+                        node_id,
+                        "input",
+                    )
                 elif isinstance(classes, int) and classes > data.num_classes:
-                    self.error("class_count", f"{r.label}: the model gives {classes} class scores "
-                               f"but the dataset has only {data.num_classes} classes",
-                               node_id, "input", severity="warning")
-            if spec.type in ("MSELoss", "L1Loss", "SmoothL1Loss", "HuberLoss", "BCELoss",
-                             "BCEWithLogitsLoss") and target is not None and pred.shape != target.shape:
-                self.error("shape_mismatch", f"{r.label}: {spec.type} compares input {pred} with "
-                           f"target {target}; they must have the same shape (torch would "
-                           "broadcast them silently and train the wrong thing)", node_id, "target")
+                    self.error(
+                        "class_count",
+                        f"{r.label}: the model gives {classes} class scores "
+                        f"but the dataset has only {data.num_classes} classes",
+                        node_id,
+                        "input",
+                        severity="warning",
+                    )
+            if (
+                spec.type
+                in (
+                    "MSELoss",
+                    "L1Loss",
+                    "SmoothL1Loss",
+                    "HuberLoss",
+                    "BCELoss",
+                    "BCEWithLogitsLoss",
+                )
+                and target is not None
+                and pred.shape != target.shape
+            ):
+                self.error(
+                    "shape_mismatch",
+                    f"{r.label}: {spec.type} compares input {pred} with "
+                    f"target {target}; they must have the same shape (torch would "
+                    "broadcast them silently and train the wrong thing)",
+                    node_id,
+                    "target",
+                )
 
     def check_unused(self, top: Scope) -> None:
         preds: dict[str, list[str]] = defaultdict(list)
@@ -846,16 +1143,22 @@ class _Analyzer:
             stack.extend(preds[n])
         for node_id, spec in top.specs.items():
             if spec.role in MODEL_ROLES and node_id not in useful:
-                self.error("unused_node", f"{top.nodes[node_id].display}: its output reaches no "
-                           "loss, so it is not part of the trained model", node_id,
-                           severity="warning")
+                self.error(
+                    "unused_node",
+                    f"{top.nodes[node_id].display}: its output reaches no "
+                    "loss, so it is not part of the trained model",
+                    node_id,
+                    severity="warning",
+                )
 
 
 def _default_call(spec: NodeSpec):
     if spec.role in ("layer", "custom", "loss"):
 
         def call(params, ins, module):
-            args = ", ".join(name for port in spec.input_ports(params) for name in ins.get(port.name, []))
+            args = ", ".join(
+                name for port in spec.input_ports(params) for name in ins.get(port.name, [])
+            )
             return f"{module}({args})"
 
         return call
@@ -878,4 +1181,4 @@ def _cycle_path(comp: list[str], succ: dict[str, list[str]]) -> list[str]:
         current = nxt
 
 
-__all__ = ["Analysis", "NodeResult", "Scope", "ScopeResult", "analyze", "validate", "math"]
+__all__ = ["Analysis", "NodeResult", "Scope", "ScopeResult", "analyze", "math", "validate"]

@@ -36,26 +36,36 @@ def _decls(params: Mapping[str, Any]) -> list[tuple[str, tuple[int, ...], str]]:
     out = []
     seen = set()
     for i, item in enumerate(raw):
-        item = dict(item) if isinstance(item, tuple | list) and all(
-            isinstance(kv, tuple) and len(kv) == 2 for kv in item) else item
+        item = (
+            dict(item)
+            if isinstance(item, tuple | list)
+            and all(isinstance(kv, tuple) and len(kv) == 2 for kv in item)
+            else item
+        )
         if not isinstance(item, dict):
-            raise CustomCodeError(f"parameters[{i}] must be an object with name, shape, init",
-                                  "parameters")
+            raise CustomCodeError(
+                f"parameters[{i}] must be an object with name, shape, init", "parameters"
+            )
         name, shape, init = item.get("name"), item.get("shape"), item.get("init", "normal")
         if not isinstance(name, str) or not name.isidentifier() or keyword.iskeyword(name):
-            raise CustomCodeError(f"parameters[{i}].name {name!r} is not a valid Python name",
-                                  "parameters")
+            raise CustomCodeError(
+                f"parameters[{i}].name {name!r} is not a valid Python name", "parameters"
+            )
         if name in seen or hasattr(nn.Module, name):
             raise CustomCodeError(f"parameters[{i}].name {name!r} is already used", "parameters")
         seen.add(name)
-        if not isinstance(shape, tuple | list) or not shape or not all(
-            isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in shape
+        if (
+            not isinstance(shape, tuple | list)
+            or not shape
+            or not all(isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in shape)
         ):
-            raise CustomCodeError(f"parameters[{i}].shape must be a list of positive integers",
-                                  "parameters")
+            raise CustomCodeError(
+                f"parameters[{i}].shape must be a list of positive integers", "parameters"
+            )
         if init not in INITS:
-            raise CustomCodeError(f"parameters[{i}].init must be one of {', '.join(INITS)}",
-                                  "parameters")
+            raise CustomCodeError(
+                f"parameters[{i}].init must be one of {', '.join(INITS)}", "parameters"
+            )
         out.append((name, tuple(shape), init))
     return out
 
@@ -71,8 +81,9 @@ def _check_body(code: str, args: list[str]) -> None:
         raise CustomCodeError("the code must return a tensor (add a return statement)")
 
 
-def custom_class_source(class_name: str, params: Mapping[str, Any], args: list[str],
-                        doc: str) -> str:
+def custom_class_source(
+    class_name: str, params: Mapping[str, Any], args: list[str], doc: str
+) -> str:
     """The nn.Module class for a CustomLayer/CustomLoss, as it appears in model.py."""
     for a in args:
         if not isinstance(a, str) or not a.isidentifier() or keyword.iskeyword(a) or a == "self":
@@ -100,7 +111,7 @@ def custom_layer_factory(params: Mapping[str, Any]) -> Callable[[], nn.Module]:
     source = custom_class_source("CustomModule", params, args, "User code.")
     namespace: dict[str, Any] = {"torch": torch, "nn": nn, "F": F, "math": math}
     try:
-        exec(compile(source, "<custom layer>", "exec"), namespace)  # noqa: S102  (policy-gated)
+        exec(compile(source, "<custom layer>", "exec"), namespace)
     except Exception as exc:  # a class body that fails to define
         raise CustomCodeError(f"the code does not define a module: {exc}") from None
     return namespace["CustomModule"]

@@ -36,11 +36,15 @@ class BuiltinSource:
 
 
 def _classes(x_shape, n_classes, samples, desc) -> DataInfo:
-    return DataInfo(tuple(x_shape), "float32", (), "int64", "classification", n_classes, samples, desc)
+    return DataInfo(
+        tuple(x_shape), "float32", (), "int64", "classification", n_classes, samples, desc
+    )
 
 
 def _regression(x_shape, samples, desc, y_dim: int = 1) -> DataInfo:
-    return DataInfo(tuple(x_shape), "float32", (y_dim,), "float32", "regression", None, samples, desc)
+    return DataInfo(
+        tuple(x_shape), "float32", (y_dim,), "float32", "regression", None, samples, desc
+    )
 
 
 _INFO = {
@@ -65,10 +69,14 @@ _INFO = {
 }
 
 BUILTINS: dict[str, BuiltinSource] = {
-    name: BuiltinSource(name, _INFO[name]({"samples": 0, "num_classes": 2, "seq_len": 1,
-                                             "image_shape": (1, 1, 1)}).description,
-                        synthetic=name in {"moons", "circles", "spirals", "sine_classify",
-                                           "sine_regress", "random_images"})
+    name: BuiltinSource(
+        name,
+        _INFO[name](
+            {"samples": 0, "num_classes": 2, "seq_len": 1, "image_shape": (1, 1, 1)}
+        ).description,
+        synthetic=name
+        in {"moons", "circles", "spirals", "sine_classify", "sine_regress", "random_images"},
+    )
     for name in _INFO
 }
 UPLOAD = "upload"

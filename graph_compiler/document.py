@@ -3,7 +3,7 @@
 Format `torchloom.graph/1`:
 
     {"format": "torchloom.graph/1", "name": "...",
-     "nodes": [{"id": "fc1", "type": "Linear", "label": "fc1", "params": {...}, "position": [x, y]}],
+     "nodes": [{"id": "fc1", "type": "Linear", "params": {...}, "position": [x, y]}],
      "edges": [{"source": "in", "source_port": "out", "target": "fc1", "target_port": "in"}],
      "blocks": {"ResBlock": {"nodes": [...], "edges": [...]}}}
 
@@ -33,7 +33,9 @@ class _Frozen(BaseModel):
 
 class Node(_Frozen):
     id: str = Field(min_length=1, max_length=200, description="Unique id within its graph.")
-    type: str = Field(min_length=1, description="Catalog type: a PyTorch class name such as Linear.")
+    type: str = Field(
+        min_length=1, description="Catalog type: a PyTorch class name such as Linear."
+    )
     label: str | None = Field(default=None, description="Display name; also names the submodule.")
     params: dict[str, Any] = Field(default_factory=dict, description="Constructor arguments.")
     position: tuple[float, float] = Field(default=(0.0, 0.0), description="Canvas position [x, y].")
@@ -183,7 +185,9 @@ def parse_document(data: Any) -> tuple[GraphDocument | None, list[GraphError]]:
             return None, [GraphError("invalid_json", f"the document is not valid JSON: {exc}")]
     if not isinstance(data, dict):
         kind = type(data).__name__
-        return None, [GraphError("invalid_document", f"a graph document is a JSON object, not {kind}")]
+        return None, [
+            GraphError("invalid_document", f"a graph document is a JSON object, not {kind}")
+        ]
     raw, problems = upgrade(data)
     if any(p.severity == "error" for p in problems):
         return None, problems

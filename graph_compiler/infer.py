@@ -22,8 +22,14 @@ from torch.utils.flop_counter import FlopCounterMode
 from .catalog import NodeSpec
 from .shapes import B, Batch, Shape, TensorInfo, symbolic
 
-_DTYPES = {"float32": torch.float32, "int64": torch.int64, "float16": torch.float16,
-           "bfloat16": torch.bfloat16, "float64": torch.float64, "bool": torch.bool}
+_DTYPES = {
+    "float32": torch.float32,
+    "int64": torch.int64,
+    "float16": torch.float16,
+    "bfloat16": torch.bfloat16,
+    "float64": torch.float64,
+    "bool": torch.bool,
+}
 MODULE_VAR = "_m"
 
 
@@ -79,8 +85,12 @@ _MODULES: dict[tuple, nn.Module] = {}
 _MAX_MODULES = 4096
 
 
-def meta_module(spec: NodeSpec, params: Mapping[str, Any], factory: ModuleFactory | None = None,
-                factory_key: Any = None) -> nn.Module | None:
+def meta_module(
+    spec: NodeSpec,
+    params: Mapping[str, Any],
+    factory: ModuleFactory | None = None,
+    factory_key: Any = None,
+) -> nn.Module | None:
     """The node's module on the meta device (cached), or None for inline ops."""
     if spec.torch_class is None and factory is None:
         return None
@@ -122,9 +132,9 @@ def _run(expr: str, module: nn.Module | None, env: dict, count_flops: bool):
         with torch.no_grad():
             if counter is not None:
                 with counter:
-                    out = eval(_compiled(expr), _GLOBALS, local)  # noqa: S307  (our own expression)
+                    out = eval(_compiled(expr), _GLOBALS, local)
             else:
-                out = eval(_compiled(expr), _GLOBALS, local)  # noqa: S307
+                out = eval(_compiled(expr), _GLOBALS, local)
     except Exception as exc:
         raise NodeFailure("call", _first_line(exc)) from exc
     outs = tuple(out) if isinstance(out, tuple | list) else (out,)
@@ -156,7 +166,8 @@ def infer_node(
     module = meta_module(spec, params, factory, factory_key)
     num_params = sum(p.numel() for p in module.parameters()) if module is not None else 0
     # FLOPs come only from matmul/conv/attention kernels: skip the counter where none can occur.
-    count = module is not None and (num_params > 0 or factory is not None) or spec.type == "MatMul"
+    has_weights = module is not None and (num_params > 0 or factory is not None)
+    count = has_weights or spec.type == "MatMul"
     outs2, flops = _run(expr, module, _meta_inputs(inputs, 2), count)
     all_infos = [i for infos in inputs.values() for i in infos]
     simple = spec.batch_preserving and all_infos and all(i.batch_leading for i in all_infos)

@@ -7,7 +7,7 @@ import math
 
 def split_counts(samples: int, val_split: float) -> tuple[int, int]:
     """(train, validation) sample counts for a fractional split; both kept non-empty."""
-    n_val = int(round(samples * val_split))
+    n_val = round(samples * val_split)
     if val_split > 0:
         n_val = min(max(n_val, 1), samples - 1)
     return samples - n_val, n_val

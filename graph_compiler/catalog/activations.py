@@ -34,11 +34,15 @@ _activation(
     Param("num_parameters", "int", 1, "1, or the number of channels.", min=1),
     Param("init", "float", 0.25, "Initial slope.", min=0),
 )
-_activation(nn.ELU, "x if x > 0 else alpha·(exp(x) − 1).", Param("alpha", "float", 1.0, "Scale.", min=0))
+_activation(
+    nn.ELU, "x if x > 0 else alpha·(exp(x) − 1).", Param("alpha", "float", 1.0, "Scale.", min=0)
+)
 _activation(
     nn.GELU,
     "Gaussian error linear unit.",
-    Param("approximate", "choice", "none", "Exact or tanh approximation.", choices=("none", "tanh")),
+    Param(
+        "approximate", "choice", "none", "Exact or tanh approximation.", choices=("none", "tanh")
+    ),
 )
 _activation(nn.SiLU, "x·sigmoid(x) (swish).")
 _activation(nn.Mish, "x·tanh(softplus(x)).")

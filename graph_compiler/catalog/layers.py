@@ -5,7 +5,7 @@ from __future__ import annotations
 from torch import nn
 
 from .registry import register
-from .spec import REQUIRED, InferContext, NodeSpec, Param, Port, call_module
+from .spec import REQUIRED, InferContext, NodeSpec, Param, Port
 
 
 def inferred(name: str, dim: int, what: str, port: str = "in") -> Param:
@@ -15,7 +15,9 @@ def inferred(name: str, dim: int, what: str, port: str = "in") -> Param:
         shape = ctx.shape(port)
         return shape[dim] if shape is not None and len(shape) > abs(dim) - (dim < 0) else None
 
-    return Param(name, "int", min=1, infer=infer, positional=True, description=f"{what} (inferred).")
+    return Param(
+        name, "int", min=1, infer=infer, positional=True, description=f"{what} (inferred)."
+    )
 
 
 def size(name: str, description: str, default=REQUIRED, positional: bool = True) -> Param:
@@ -121,8 +123,7 @@ for _dims, _cls in ((1, nn.Conv1d), (2, nn.Conv2d), (3, nn.Conv3d)):
     _layer(
         _cls.__name__,
         _cls,
-        f"{_dims}-D convolution over a (B, C, {', '.join('LHW'[3 - _dims :] if _dims < 3 else 'DHW')})"
-        " input.",
+        f"{_dims}-D convolution over a {_LAYOUTS[_dims + 2]} input.",
         _conv_params(_dims),
         ranks=(_dims + 2,),
         hint="" if _dims != 2 else "reshape the input to (B, C, H, W), e.g. with Unflatten",
@@ -144,11 +145,28 @@ for _dims, _cls in ((1, nn.MaxPool1d), (2, nn.MaxPool2d)):
         _cls,
         f"{_dims}-D max pooling.",
         [
-            Param("kernel_size", "int_or_tuple", 2, "Window size.", min=1, length=_dims, positional=True),
-            Param("stride", "int_or_tuple", None, "Stride (default: kernel_size).", min=1,
-                  length=_dims, nullable=True),
+            Param(
+                "kernel_size",
+                "int_or_tuple",
+                2,
+                "Window size.",
+                min=1,
+                length=_dims,
+                positional=True,
+            ),
+            Param(
+                "stride",
+                "int_or_tuple",
+                None,
+                "Stride (default: kernel_size).",
+                min=1,
+                length=_dims,
+                nullable=True,
+            ),
             Param("padding", "int_or_tuple", 0, "Implicit -inf padding.", min=0, length=_dims),
-            Param("dilation", "int_or_tuple", 1, "Spacing between window taps.", min=1, length=_dims),
+            Param(
+                "dilation", "int_or_tuple", 1, "Spacing between window taps.", min=1, length=_dims
+            ),
             Param("ceil_mode", "bool", False, "Use ceil instead of floor for the output size."),
         ],
         ranks=(_dims + 2,),
@@ -160,9 +178,24 @@ for _dims, _cls in ((1, nn.AvgPool1d), (2, nn.AvgPool2d)):
         _cls,
         f"{_dims}-D average pooling.",
         [
-            Param("kernel_size", "int_or_tuple", 2, "Window size.", min=1, length=_dims, positional=True),
-            Param("stride", "int_or_tuple", None, "Stride (default: kernel_size).", min=1,
-                  length=_dims, nullable=True),
+            Param(
+                "kernel_size",
+                "int_or_tuple",
+                2,
+                "Window size.",
+                min=1,
+                length=_dims,
+                positional=True,
+            ),
+            Param(
+                "stride",
+                "int_or_tuple",
+                None,
+                "Stride (default: kernel_size).",
+                min=1,
+                length=_dims,
+                nullable=True,
+            ),
             Param("padding", "int_or_tuple", 0, "Implicit zero padding.", min=0, length=_dims),
             Param("ceil_mode", "bool", False, "Use ceil instead of floor for the output size."),
             Param("count_include_pad", "bool", True, "Count padding zeros in the average."),
@@ -175,7 +208,17 @@ for _dims, _cls in ((1, nn.AdaptiveAvgPool1d), (2, nn.AdaptiveAvgPool2d)):
         _cls.__name__,
         _cls,
         f"{_dims}-D adaptive average pooling to a fixed output size (1 = global average pool).",
-        [Param("output_size", "int_or_tuple", 1, "Output size.", min=1, length=_dims, positional=True)],
+        [
+            Param(
+                "output_size",
+                "int_or_tuple",
+                1,
+                "Output size.",
+                min=1,
+                length=_dims,
+                positional=True,
+            )
+        ],
         ranks=(_dims + 2,),
         keywords=("global average pool", "gap"),
     )
@@ -206,8 +249,12 @@ _layer(
     "Instance normalization: per-sample, per-channel over H and W.",
     [
         inferred("num_features", 1, "Channels"),
-        Param("eps", "float", 1e-5, "Added to the variance for stability.", min=0, exclusive_min=True),
-        Param("momentum", "float", 0.1, "Running-statistics momentum.", min=0, max=1, nullable=True),
+        Param(
+            "eps", "float", 1e-5, "Added to the variance for stability.", min=0, exclusive_min=True
+        ),
+        Param(
+            "momentum", "float", 0.1, "Running-statistics momentum.", min=0, max=1, nullable=True
+        ),
         Param("affine", "bool", False, "Learn a scale and shift."),
         Param("track_running_stats", "bool", False, "Keep running mean/var for eval mode."),
     ],
@@ -225,9 +272,17 @@ _layer(
     nn.LayerNorm,
     "Layer normalization over the last dimension.",
     [
-        Param("normalized_shape", "int", min=1, infer=_last_dim, positional=True,
-              description="Size of the normalized last dimension (inferred)."),
-        Param("eps", "float", 1e-5, "Added to the variance for stability.", min=0, exclusive_min=True),
+        Param(
+            "normalized_shape",
+            "int",
+            min=1,
+            infer=_last_dim,
+            positional=True,
+            description="Size of the normalized last dimension (inferred).",
+        ),
+        Param(
+            "eps", "float", 1e-5, "Added to the variance for stability.", min=0, exclusive_min=True
+        ),
         Param("elementwise_affine", "bool", True, "Learn a per-element scale and shift."),
         BIAS,
     ],
@@ -240,7 +295,9 @@ _layer(
     [
         size("num_groups", "Number of groups (must divide the channels).", default=8),
         inferred("num_channels", 1, "Channels"),
-        Param("eps", "float", 1e-5, "Added to the variance for stability.", min=0, exclusive_min=True),
+        Param(
+            "eps", "float", 1e-5, "Added to the variance for stability.", min=0, exclusive_min=True
+        ),
         Param("affine", "bool", True, "Learn a per-channel scale and shift."),
     ],
     ranks=(2, 3, 4, 5),
@@ -268,8 +325,15 @@ _layer(
         size("num_embeddings", "Vocabulary size (largest id + 1)."),
         size("embedding_dim", "Size of each vector."),
         Param("padding_idx", "int", None, "Id whose vector stays zero.", nullable=True),
-        Param("max_norm", "float", None, "Renormalize vectors above this norm.", nullable=True,
-              min=0, exclusive_min=True),
+        Param(
+            "max_norm",
+            "float",
+            None,
+            "Renormalize vectors above this norm.",
+            nullable=True,
+            min=0,
+            exclusive_min=True,
+        ),
     ],
     inputs=(Port("in", dtype="int"),),
     keywords=("token", "lookup", "vocabulary"),
@@ -300,7 +364,9 @@ for _cls in (nn.LSTM, nn.GRU, nn.RNN):
         Param("bidirectional", "bool", False, "Run forward and backward over the sequence."),
     ]
     if _cls is nn.RNN:
-        _params.insert(3, Param("nonlinearity", "choice", "tanh", "Activation.", choices=("tanh", "relu")))
+        _params.insert(
+            3, Param("nonlinearity", "choice", "tanh", "Activation.", choices=("tanh", "relu"))
+        )
     _params.append(
         Param(
             "output",
@@ -337,8 +403,14 @@ _layer(
     nn.MultiheadAttention,
     "Multi-head attention over (B, T, E); key and value default to the query (self-attention).",
     [
-        Param("embed_dim", "int", min=1, infer=lambda c: (c.shape("query") or (None,))[-1],
-              positional=True, description="Model width E (inferred from the query)."),
+        Param(
+            "embed_dim",
+            "int",
+            min=1,
+            infer=lambda c: (c.shape("query") or (None,))[-1],
+            positional=True,
+            description="Model width E (inferred from the query).",
+        ),
         size("num_heads", "Attention heads (must divide embed_dim).", default=4),
         Param("dropout", "float", 0.0, "Dropout on attention weights.", min=0, max=1),
         BIAS,
@@ -354,8 +426,14 @@ _layer(
 )
 
 _TRANSFORMER = [
-    Param("d_model", "int", min=1, infer=_last_dim, positional=True,
-          description="Model width (inferred from the input)."),
+    Param(
+        "d_model",
+        "int",
+        min=1,
+        infer=_last_dim,
+        positional=True,
+        description="Model width (inferred from the input).",
+    ),
     size("nhead", "Attention heads (must divide d_model).", default=4),
     Param("dim_feedforward", "int", 2048, "Feed-forward hidden size.", min=1),
     Param("dropout", "float", 0.1, "Dropout.", min=0, max=1),
@@ -378,8 +456,14 @@ _layer(
     nn.TransformerDecoderLayer,
     "Transformer decoder layer: self-attention on tgt, cross-attention to memory, feed-forward.",
     [
-        Param("d_model", "int", min=1, infer=lambda c: (c.shape("tgt") or (None,))[-1],
-              positional=True, description="Model width (inferred from tgt)."),
+        Param(
+            "d_model",
+            "int",
+            min=1,
+            infer=lambda c: (c.shape("tgt") or (None,))[-1],
+            positional=True,
+            description="Model width (inferred from tgt).",
+        ),
         *_TRANSFORMER[1:],
     ],
     inputs=(Port("tgt", ranks=(3,)), Port("memory", ranks=(3,))),
@@ -404,8 +488,14 @@ _layer(
     "Expands one dim into a shape: (B, 64) → (B, 1, 8, 8).",
     [
         Param("dim", "int", 1, "Dim to expand (0 is the batch).", positional=True),
-        Param("unflattened_size", "ints", REQUIRED, "The new shape of that dim.", min=1,
-              positional=True),
+        Param(
+            "unflattened_size",
+            "ints",
+            REQUIRED,
+            "The new shape of that dim.",
+            min=1,
+            positional=True,
+        ),
     ],
     batch_preserving=False,
 )
@@ -421,13 +511,33 @@ _layer(
     nn.Upsample,
     "Upsamples by scale_factor or to a size (nearest, bilinear, ...).",
     [
-        Param("size", "int_or_tuple", None, "Output spatial size (or use scale_factor).", min=1,
-              nullable=True),
-        Param("scale_factor", "float", 2.0, "Multiplier for the spatial size.", min=0,
-              exclusive_min=True, nullable=True),
-        Param("mode", "choice", "nearest", "Interpolation.",
-              choices=("nearest", "linear", "bilinear", "bicubic", "trilinear")),
-        Param("align_corners", "bool", None, "Corner alignment (linear modes only).", nullable=True),
+        Param(
+            "size",
+            "int_or_tuple",
+            None,
+            "Output spatial size (or use scale_factor).",
+            min=1,
+            nullable=True,
+        ),
+        Param(
+            "scale_factor",
+            "float",
+            2.0,
+            "Multiplier for the spatial size.",
+            min=0,
+            exclusive_min=True,
+            nullable=True,
+        ),
+        Param(
+            "mode",
+            "choice",
+            "nearest",
+            "Interpolation.",
+            choices=("nearest", "linear", "bilinear", "bicubic", "trilinear"),
+        ),
+        Param(
+            "align_corners", "bool", None, "Corner alignment (linear modes only).", nullable=True
+        ),
     ],
     ranks=(3, 4, 5),
 )

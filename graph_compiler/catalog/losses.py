@@ -1,4 +1,4 @@
-"""Losses (category "losses"): inputs named as PyTorch names them; output a loss for an optimizer."""
+"""Losses (category "losses"): inputs named as PyTorch names them; the output feeds an optimizer."""
 
 from __future__ import annotations
 
@@ -15,8 +15,9 @@ LOSS_WEIGHT = Param(
     min=0,
     torch_arg=False,
 )
-REDUCTION = Param("reduction", "choice", "mean", "How per-sample losses are combined.",
-                  choices=("mean", "sum"))
+REDUCTION = Param(
+    "reduction", "choice", "mean", "How per-sample losses are combined.", choices=("mean", "sum")
+)
 PAIR = (Port("input", description="Model output."), Port("target", description="Ground truth."))
 OUT = (Port("loss", kind="loss"),)
 
@@ -39,15 +40,28 @@ def _loss(cls, doc: str, *params: Param, inputs=PAIR) -> None:
     )
 
 
-_CLASS_WEIGHTS = Param("weight", "floats", None, "Per-class weights (length = classes).", min=0,
-                       nullable=True, as_tensor=True)
+_CLASS_WEIGHTS = Param(
+    "weight",
+    "floats",
+    None,
+    "Per-class weights (length = classes).",
+    min=0,
+    nullable=True,
+    as_tensor=True,
+)
 _loss(
     nn.CrossEntropyLoss,
     "Classification from logits (B, C) and class ids (B,) — includes the softmax.",
     _CLASS_WEIGHTS,
     Param("ignore_index", "int", -100, "Target id that contributes nothing."),
-    Param("label_smoothing", "float", 0.0, "Mix of the target with the uniform distribution.",
-          min=0, max=1),
+    Param(
+        "label_smoothing",
+        "float",
+        0.0,
+        "Mix of the target with the uniform distribution.",
+        min=0,
+        max=1,
+    ),
 )
 _loss(
     nn.NLLLoss,
@@ -71,8 +85,15 @@ _loss(nn.BCELoss, "Binary cross-entropy of probabilities (after Sigmoid) and 0/1
 _loss(
     nn.BCEWithLogitsLoss,
     "Binary cross-entropy from logits (includes the sigmoid; numerically safer than BCELoss).",
-    Param("pos_weight", "floats", None, "Weight of positive examples, per output.", min=0,
-          nullable=True, as_tensor=True),
+    Param(
+        "pos_weight",
+        "floats",
+        None,
+        "Weight of positive examples, per output.",
+        min=0,
+        nullable=True,
+        as_tensor=True,
+    ),
 )
 _loss(
     nn.KLDivLoss,

@@ -8,8 +8,10 @@ from typing import Any
 from .registry import register
 from .spec import REQUIRED, NodeSpec, Param, Port
 
+SINGLE = (Port("in"),)
 
-def _op(type_: str, doc: str, call, params=(), inputs=(Port("in"),), **kw) -> None:
+
+def _op(type_: str, doc: str, call, params=(), inputs=SINGLE, **kw) -> None:
     register(
         NodeSpec(
             type=type_,
@@ -68,8 +70,9 @@ _op(
 _op(
     "Mean",
     "Mean over the given dims.",
-    lambda p, ins, m: f"{_x(ins)}.mean(dim={_dims(p['dim'])}"
-    + (", keepdim=True)" if p["keepdim"] else ")"),
+    lambda p, ins, m: (
+        f"{_x(ins)}.mean(dim={_dims(p['dim'])}" + (", keepdim=True)" if p["keepdim"] else ")")
+    ),
     params=[
         Param("dim", "ints", (1,), "Dims to reduce (0 is the batch)."),
         Param("keepdim", "bool", False, "Keep reduced dims with size 1."),
@@ -80,8 +83,9 @@ _op(
 _op(
     "Sum",
     "Sum over the given dims.",
-    lambda p, ins, m: f"{_x(ins)}.sum(dim={_dims(p['dim'])}"
-    + (", keepdim=True)" if p["keepdim"] else ")"),
+    lambda p, ins, m: (
+        f"{_x(ins)}.sum(dim={_dims(p['dim'])}" + (", keepdim=True)" if p["keepdim"] else ")")
+    ),
     params=[
         Param("dim", "ints", (1,), "Dims to reduce (0 is the batch)."),
         Param("keepdim", "bool", False, "Keep reduced dims with size 1."),
@@ -130,7 +134,11 @@ def _slice(p, ins, m) -> str:
     step = "" if p["step"] == 1 else f":{p['step']}"
     part = f"{start}:{end}{step}"
     dim = p["dim"]
-    index = ", ".join([":"] * dim + [part]) if dim >= 0 else ", ".join(["...", part] + [":"] * (-dim - 1))
+    index = (
+        ", ".join([":"] * dim + [part])
+        if dim >= 0
+        else ", ".join(["...", part] + [":"] * (-dim - 1))
+    )
     return f"{_x(ins)}[{index}]"
 
 
@@ -192,7 +200,9 @@ _op(
 _op(
     "Reshape",
     "Reshapes each sample (batch kept): shape [64, 7, 7] turns (B, 3136) into (B, 64, 7, 7).",
-    lambda p, ins, m: f"{_x(ins)}.reshape({_x(ins)}.size(0), {', '.join(str(d) for d in p['shape'])})",
+    lambda p, ins, m: (
+        f"{_x(ins)}.reshape({_x(ins)}.size(0), {', '.join(str(d) for d in p['shape'])})"
+    ),
     params=[Param("shape", "ints", REQUIRED, "Per-sample shape; one entry may be -1.", min=-1)],
     batch_preserving=False,
     keywords=("view",),

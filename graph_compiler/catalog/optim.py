@@ -17,10 +17,12 @@ def lr(default: float) -> Param:
 
 
 WEIGHT_DECAY = Param("weight_decay", "float", 0.0, "L2 penalty.", min=0)
-BETAS = Param("betas", "floats", (0.9, 0.999), "Running-average coefficients.", min=0, max=1,
-              length=2)
-EPS = Param("eps", "float", 1e-8, "Added to the denominator for stability.", min=0,
-            exclusive_min=True)
+BETAS = Param(
+    "betas", "floats", (0.9, 0.999), "Running-average coefficients.", min=0, max=1, length=2
+)
+EPS = Param(
+    "eps", "float", 1e-8, "Added to the denominator for stability.", min=0, exclusive_min=True
+)
 
 
 def _optimizer(cls, doc: str, *params: Param) -> None:
@@ -82,8 +84,9 @@ _optimizer(
     lr(0.01),
     Param("lr_decay", "float", 0.0, "Learning-rate decay.", min=0),
     WEIGHT_DECAY,
-    Param("eps", "float", 1e-10, "Added to the denominator for stability.", min=0,
-          exclusive_min=True),
+    Param(
+        "eps", "float", 1e-10, "Added to the denominator for stability.", min=0, exclusive_min=True
+    ),
 )
 _optimizer(
     optim.NAdam,
@@ -167,8 +170,13 @@ _scheduler(
     lr_scheduler.OneCycleLR,
     "One-cycle policy: warm up to max_lr, then anneal; stepped every batch.",
     Param("max_lr", "float", 0.01, "Peak learning rate.", min=0, exclusive_min=True),
-    Param("total_steps", "int", min=1, infer=_total_steps,
-          description="Total optimizer steps (inferred: epochs × steps per epoch)."),
+    Param(
+        "total_steps",
+        "int",
+        min=1,
+        infer=_total_steps,
+        description="Total optimizer steps (inferred: epochs × steps per epoch).",
+    ),
     Param("pct_start", "float", 0.3, "Fraction of the cycle spent increasing.", min=0, max=1),
     Param("anneal_strategy", "choice", "cos", "Annealing shape.", choices=("cos", "linear")),
     Param("div_factor", "float", 25.0, "Initial LR = max_lr / div_factor.", min=1),
@@ -192,8 +200,14 @@ _scheduler(
     Param("threshold", "float", 1e-4, "Minimum change that counts as improvement.", min=0),
     Param("cooldown", "int", 0, "Epochs to wait after a reduction.", min=0),
     Param("min_lr", "float", 0.0, "Lower bound on the LR.", min=0),
-    Param("monitor", "choice", "val_loss", "Metric to watch.",
-          choices=("val_loss", "train_loss", "val_accuracy"), torch_arg=False),
+    Param(
+        "monitor",
+        "choice",
+        "val_loss",
+        "Metric to watch.",
+        choices=("val_loss", "train_loss", "val_accuracy"),
+        torch_arg=False,
+    ),
 )
 _scheduler(
     lr_scheduler.SequentialLR,

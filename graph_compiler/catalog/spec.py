@@ -63,7 +63,11 @@ class Param:
         return self.default is REQUIRED and self.infer is None
 
     def to_json(self) -> dict:
-        out: dict[str, Any] = {"name": self.name, "kind": self.kind, "description": self.description}
+        out: dict[str, Any] = {
+            "name": self.name,
+            "kind": self.kind,
+            "description": self.description,
+        }
         if self.default is not REQUIRED:
             out["default"] = list(self.default) if isinstance(self.default, tuple) else self.default
         out["required"] = self.required
@@ -106,7 +110,9 @@ class Param:
 
     def _check(self, value: Any) -> tuple[Any, str | None]:
         if value is None:
-            return (None, None) if self.nullable else (None, f"expected {self.expected()}, got null")
+            return (
+                (None, None) if self.nullable else (None, f"expected {self.expected()}, got null")
+            )
         if self.strings and isinstance(value, str):
             if value in self.strings:
                 return value, None
@@ -157,7 +163,9 @@ class Param:
                 value = int(value)
         else:
             value = float(value)
-        if self.min is not None and (value < self.min or (self.exclusive_min and value == self.min)):
+        if self.min is not None and (
+            value < self.min or (self.exclusive_min and value == self.min)
+        ):
             bound = f"> {self.min:g}" if self.exclusive_min else f">= {self.min:g}"
             return None, f"must be {bound}, got {value}"
         if self.max is not None and value > self.max:
@@ -318,7 +326,9 @@ class NodeSpec:
             "params": [p.to_json() for p in self.params],
             "inputs": [p.to_json() for p in ins],
             "outputs": [p.to_json() for p in outs],
-            "dynamic_ports": callable(self.inputs) or callable(self.outputs) or self.role == "block",
+            "dynamic_ports": callable(self.inputs)
+            or callable(self.outputs)
+            or self.role == "block",
         }
         if self.torch_class is not None:
             out["torch_class"] = f"{self.torch_class.__module__}.{self.torch_class.__name__}"

@@ -17,8 +17,14 @@ register(
         role="block",
         params=(
             Param("block", "str", description="Name of the block definition.", positional=True),
-            Param("repeat", "int", 1, "Apply the block this many times in sequence "
-                  "(needs one input and one output).", min=1, max=1000),
+            Param(
+                "repeat",
+                "int",
+                1,
+                "Apply the block this many times in sequence (needs one input and one output).",
+                min=1,
+                max=1000,
+            ),
         ),
         inputs=(),  # the block definition's Input nodes name the ports
         outputs=(),  # ... and its Output nodes
@@ -61,11 +67,19 @@ register(
         "server allows custom code.",
         role="custom",
         params=(
-            Param("code", "code", DEFAULT_LAYER_CODE,
-                  "Body of forward(self, <inputs>); torch, nn and F are imported."),
+            Param(
+                "code",
+                "code",
+                DEFAULT_LAYER_CODE,
+                "Body of forward(self, <inputs>); torch, nn and F are imported.",
+            ),
             Param("inputs", "json", ("x",), "Names of the forward arguments (input ports)."),
-            Param("parameters", "json", ({"name": "scale", "shape": [1], "init": "ones"},),
-                  'Learned tensors: [{"name", "shape", "init": zeros|ones|normal|uniform}].'),
+            Param(
+                "parameters",
+                "json",
+                ({"name": "scale", "shape": [1], "init": "ones"},),
+                'Learned tensors: [{"name", "shape", "init": zeros|ones|normal|uniform}].',
+            ),
         ),
         inputs=_custom_inputs,
         keywords=("custom", "python", "code", "lambda"),
@@ -78,8 +92,12 @@ register(
         doc="Your own loss: Python for forward(self, input, target) returning a scalar.",
         role="loss",
         params=(
-            Param("code", "code", "return F.mse_loss(input, target)",
-                  "Body of forward(self, input, target); torch, nn and F are imported."),
+            Param(
+                "code",
+                "code",
+                "return F.mse_loss(input, target)",
+                "Body of forward(self, input, target); torch, nn and F are imported.",
+            ),
             LOSS_WEIGHT,
         ),
         inputs=(Port("input"), Port("target")),
