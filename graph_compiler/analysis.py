@@ -508,7 +508,8 @@ class _Analyzer:
 
     @staticmethod
     def with_defaults(spec: NodeSpec, user: Mapping[str, Any]) -> dict[str, Any]:
-        merged = {p.name: p.default for p in spec.params if p.default is not REQUIRED}
+        # defaults go through the same normalization as user values (JSON → hashable tuples)
+        merged = {p.name: p.check(p.default)[0] for p in spec.params if p.default is not REQUIRED}
         merged.update(user)
         return merged
 
@@ -771,7 +772,10 @@ class _Analyzer:
     ) -> NodeResult | None:
         params = self.with_defaults(spec, user)
         inferred = {}
-        ctx = InferContext({}, {**self.settings, "interval": params.get("interval")})
+        interval, offset = params.get("interval"), 0
+        if spec.role == "scheduler":
+            interval, offset = self.schedule_position(scope, node_id, params)
+        ctx = InferContext({}, {**self.settings, "interval": interval, "offset": offset})
         for p in spec.params:
             if p.infer is not None and p.name not in user:
                 value = p.infer(ctx)
@@ -779,6 +783,30 @@ class _Analyzer:
                 if value is not None:
                     inferred[p.name] = value
         return NodeResult(scope.nodes[node_id], spec, params, inferred)
+
+    def schedule_position(self, scope: Scope, node_id: str, params: dict) -> tuple[str, int]:
+        """(interval, offset) of a scheduler: a stage of a SequentialLR steps at the chain's
+        interval, and the `then` stage starts after the chain's milestone."""
+        for e in scope.edges:
+            if e.source != node_id or scope.specs[e.target].type != "SequentialLR":
+                continue
+            parent = self.with_defaults(scope.specs[e.target], scope.params[e.target])
+            interval, offset = self.schedule_position(scope, e.target, parent)
+            if "interval" in scope.params[node_id] and params["interval"] != interval:
+                self.error(
+                    "scheduler_interval_mismatch",
+                    f"{scope.nodes[node_id].display}: "
+                    f"steps every {params['interval']} but its chain "
+                    f"{scope.nodes[e.target].display} steps every {interval}; set the "
+                    "interval on the SequentialLR",
+                    node_id,
+                    "interval",
+                    scope.block,
+                )
+            if e.target_port == "then":
+                offset += parent["milestone"]
+            return interval, offset
+        return params["interval"], 0
 
     def check_rank_dtype(
         self, scope: Scope, node: Node, spec: NodeSpec, inputs: dict[str, list[TensorInfo]]

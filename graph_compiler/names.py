@@ -48,7 +48,7 @@ class Namespace:
     def create(self, hint: str, key: object | None = None, style: str = "snake") -> str:
         if key is not None and key in self._by_key:
             return self._by_key[key]
-        base = snake(hint) if style == "snake" else camel(hint)
+        base = (snake(hint) if style == "snake" else camel(hint))[:60]
         name = base
         i = 2
         while name in self._used:

@@ -120,7 +120,7 @@ def build_plan(
         top = a.result(final[0])
         interval = top.params["interval"]
         monitor = top.params.get("monitor")
-        scheduler = _scheduler(a, scope, final[0], optimizer, settings, interval)
+        scheduler = _scheduler(a, scope, final[0], optimizer, settings, interval, 0)
     data_node = a.result(a.data_node)
     return TrainingPlan(
         compiled,
@@ -146,10 +146,10 @@ def _loss_module(r: NodeResult) -> nn.Module:
     return r.spec.torch_class(**torch_kwargs(r.spec, r.params))
 
 
-def _scheduler(a, scope, node_id: str, optimizer, settings: dict, interval: str):
+def _scheduler(a, scope, node_id: str, optimizer, settings: dict, interval: str, offset: int):
     r = a.result(node_id)
     params = dict(r.params)
-    ctx = InferContext({}, {**settings, "interval": interval})
+    ctx = InferContext({}, {**settings, "interval": interval, "offset": offset})
     for p in r.spec.params:
         if p.infer is not None and params.get(p.name) is None:
             params[p.name] = p.infer(ctx)
@@ -158,7 +158,13 @@ def _scheduler(a, scope, node_id: str, optimizer, settings: dict, interval: str)
     if r.spec.type == "SequentialLR":
         children = [
             _scheduler(
-                a, scope, scope.incoming[node_id][port][0].source, optimizer, settings, interval
+                a,
+                scope,
+                scope.incoming[node_id][port][0].source,
+                optimizer,
+                settings,
+                interval,
+                offset + (params["milestone"] if port == "then" else 0),
             )
             for port in ("first", "then")
         ]

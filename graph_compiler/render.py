@@ -85,6 +85,8 @@ def constructor(
 
 
 def _same(default: Any, v: Any) -> bool:
+    if callable(default) and isinstance(v, str):  # activation=F.relu accepts "relu"
+        return getattr(default, "__name__", None) == v
     if isinstance(default, tuple | list) and isinstance(v, tuple | list):
         return tuple(default) == tuple(v)
     if isinstance(v, tuple) and v and all(i == v[0] for i in v):

@@ -22,7 +22,7 @@ PAIR = (Port("input", description="Model output."), Port("target", description="
 OUT = (Port("loss", kind="loss"),)
 
 
-def _loss(cls, doc: str, *params: Param, inputs=PAIR) -> None:
+def _loss(cls, doc: str, *params: Param, inputs=PAIR, reduction: Param = REDUCTION) -> None:
     names = [p.name for p in inputs]
     register(
         NodeSpec(
@@ -31,7 +31,7 @@ def _loss(cls, doc: str, *params: Param, inputs=PAIR) -> None:
             doc=doc,
             role="loss",
             torch_class=cls,
-            params=(*params, REDUCTION, LOSS_WEIGHT),
+            params=(*params, reduction, LOSS_WEIGHT),
             inputs=inputs,
             outputs=OUT,
             call=lambda p, ins, m: f"{m}({', '.join(ins[n][0] for n in names)})",
@@ -99,6 +99,13 @@ _loss(
     nn.KLDivLoss,
     "Kullback-Leibler divergence; input are log-probabilities.",
     Param("log_target", "bool", False, "Target given as log-probabilities."),
+    reduction=Param(
+        "reduction",
+        "choice",
+        "batchmean",
+        "How per-sample losses are combined (batchmean is the true KL divergence).",
+        choices=("batchmean", "mean", "sum"),
+    ),
 )
 _loss(
     nn.CosineEmbeddingLoss,

@@ -113,15 +113,26 @@ def interval(default: str) -> Param:
     )
 
 
-def _total_steps(ctx: InferContext) -> int | None:
+def _remaining(ctx: InferContext, length: int | None) -> int | None:
+    """The schedule's length, less the steps an earlier SequentialLR stage already used."""
+    if length is None:
+        return None
+    return max(1, length - ctx.settings.get("offset", 0))
+
+
+def _run_steps(ctx: InferContext) -> int | None:
     epochs, per_epoch = ctx.settings.get("epochs"), ctx.settings.get("steps_per_epoch")
     return epochs * per_epoch if epochs and per_epoch else None
+
+
+def _total_steps(ctx: InferContext) -> int | None:
+    return _remaining(ctx, _run_steps(ctx))
 
 
 def _t_max(ctx: InferContext) -> int | None:
     if ctx.settings.get("interval") == "step":
         return _total_steps(ctx)
-    return ctx.settings.get("epochs")
+    return _remaining(ctx, ctx.settings.get("epochs"))
 
 
 def _scheduler(cls, doc: str, *params: Param, every: str = "epoch", **kw) -> None:
