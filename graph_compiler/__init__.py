@@ -33,4 +33,20 @@ __all__ = [
     "model_interface",
     "parse_document",
     "validate",
+    "warmup",
 ]
+
+
+def warmup() -> None:
+    """Pay torch's one-time costs (its meta kernels import torch._dynamo, ~1 s) up front, e.g.
+    when a server starts, so the first validation a user waits for is fast."""
+    from pathlib import Path
+
+    example = Path(__file__).resolve().parent.parent / "examples" / "digits_cnn.json"
+    if example.exists():
+        analyze(example.read_bytes())
+    else:  # installed without the examples: any small graph with a conv and a norm will do
+        import torch
+
+        with torch.device("meta"):
+            torch.nn.BatchNorm2d(2).eval()(torch.nn.Conv2d(1, 2, 3)(torch.empty(1, 1, 4, 4)))

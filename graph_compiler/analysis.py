@@ -9,6 +9,7 @@ plan are built from this one result.
 from __future__ import annotations
 
 import difflib
+import heapq
 import math
 from collections import defaultdict
 from collections.abc import Mapping
@@ -191,6 +192,7 @@ class _Analyzer:
         self.instances: dict[str, list[ScopeResult]] = defaultdict(list)
         self.recursive: set[str] = set()
         self.settings: dict[str, Any] = {}
+        self.failed: dict[tuple[str | None, str | None], int] = defaultdict(int)
 
     def error(
         self,
@@ -202,6 +204,8 @@ class _Analyzer:
         severity: str = "error",
     ) -> None:
         self.errors.append(GraphError(code, message, node, fld, severity, block))
+        if severity == "error":
+            self.failed[(block, node)] += 1
 
     def run(self) -> Analysis:
         blocks = {
@@ -406,17 +410,19 @@ class _Analyzer:
         for e in edges:
             succ[e.source].append(e.target)
             indeg[e.target] += 1
-        ready = [n for n in nodes if indeg[n] == 0]  # document order keeps codegen deterministic
-        order: list[str] = []
+        # ready nodes leave in document order, which keeps the generated code deterministic
         position = {n: i for i, n in enumerate(nodes)}
+        ready = [position[n] for n in nodes if indeg[n] == 0]
+        heapq.heapify(ready)
+        names = list(nodes)
+        order: list[str] = []
         while ready:
-            ready.sort(key=position.__getitem__, reverse=True)
-            n = ready.pop()
+            n = names[heapq.heappop(ready)]
             order.append(n)
             for m in succ[n]:
                 indeg[m] -= 1
                 if indeg[m] == 0:
-                    ready.append(m)
+                    heapq.heappush(ready, position[m])
         if len(order) < len(nodes):
             for cycle in self.cycles(nodes, succ):
                 names = " → ".join(nodes[n].display for n in (*cycle, cycle[0]))
@@ -687,10 +693,7 @@ class _Analyzer:
         return None
 
     def has_node_errors(self, scope: Scope, node_id: str) -> bool:
-        return any(
-            e.node == node_id and e.block == scope.block and e.severity == "error"
-            for e in self.errors
-        )
+        return self.failed.get((scope.block, node_id), 0) > 0
 
     def resolved_plain(self, scope: Scope, node_id: str) -> dict[str, Any]:
         return self.with_defaults(scope.specs[node_id], scope.params[node_id])
@@ -1077,6 +1080,9 @@ class _Analyzer:
         instance = self.infer_scope(inner, inputs, data)
         new = self.errors[before:]
         del self.errors[before:]
+        for e in new:  # instance errors are re-reported on the Block node, not kept inside
+            if e.severity == "error":
+                self.failed[(e.block, e.node)] -= 1
         failure = next((e for e in new if e.severity == "error"), None)
         if failure is not None:
             inner_node = inner.nodes.get(failure.node)

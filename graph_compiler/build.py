@@ -70,7 +70,16 @@ def load_source(source: str) -> types.ModuleType:
     linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
     exec(compile(source, filename, "exec"), module.__dict__)
     sys.modules[name] = module
+    _LOADED.append((name, filename))
+    while len(_LOADED) > _MAX_LOADED:  # a long-running server builds many graphs: keep a window
+        old_name, old_file = _LOADED.pop(0)
+        sys.modules.pop(old_name, None)
+        linecache.cache.pop(old_file, None)
     return module
+
+
+_LOADED: list[tuple[str, str]] = []
+_MAX_LOADED = 64
 
 
 def build_module(
