@@ -223,6 +223,7 @@ class _Analyzer:
         result = self.infer_scope(top, None, data)
         self.check_losses(top, result, data)
         self.check_unused(top)
+        self.check_trainable(top, result)
         self.errors.sort(key=lambda e: e.severity != "error")  # errors before warnings, stable
         return Analysis(
             self.doc,
@@ -997,6 +998,16 @@ class _Analyzer:
         inputs: dict[str, list[TensorInfo]],
         exc: NodeFailure,
     ) -> None:
+        if exc.stage == "batch":
+            self.error(
+                "batch_dependent",
+                f"{node.display}: {spec.type} {exc} — it must not slice, "
+                "split or reduce dim 0, the batch",
+                node.id,
+                None,
+                scope.block,
+            )
+            return
         if exc.stage == "build":
             self.error(
                 "build_failed",
@@ -1034,9 +1045,11 @@ class _Analyzer:
         params = self.with_defaults(spec, user)
         name = params["block"]
         inner = self.blocks.get(name)
-        if inner is None or name in self.recursive:
+        if inner is None:
             return None
-        if any(e.block == name and e.severity == "error" for e in self.errors):
+        if name in self.recursive or any(
+            e.block == name and e.severity == "error" for e in self.errors
+        ):
             self.error(
                 "block_invalid",
                 f"{node.display}: block {name} has errors (see its definition)",
@@ -1162,6 +1175,22 @@ class _Analyzer:
                     node_id,
                     "target",
                 )
+
+    def check_trainable(self, top: Scope, result: ScopeResult) -> None:
+        if any(e.severity == "error" for e in self.errors):
+            return  # totals are incomplete while other problems stand
+        optimizer = next((n for n, s in top.specs.items() if s.role == "optimizer"), None)
+        trainable = sum(
+            r.trainable_params for r in result.nodes.values() if r.spec.role in MODEL_ROLES
+        )
+        if optimizer is not None and trainable == 0:
+            self.error(
+                "nothing_to_train",
+                f"{top.nodes[optimizer].display}: the model has no "
+                "trainable parameters (every layer is frozen or has no weights)",
+                optimizer,
+                "loss",
+            )
 
     def check_unused(self, top: Scope) -> None:
         preds: dict[str, list[str]] = defaultdict(list)

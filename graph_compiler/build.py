@@ -13,7 +13,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from .analysis import Analysis, analyze
+from .analysis import MODEL_ROLES, Analysis, Scope, analyze
 from .codegen import ModelInterface, _Generator, model_interface
 from .errors import GraphCompileError
 
@@ -25,6 +25,7 @@ class CompiledGraph:
     class_name: str
     interface: ModelInterface
     attributes: dict[str, str]  # node id → submodule name in the model
+    frozen: tuple[str, ...] = ()  # submodule paths of nodes marked trainable: false
 
     def load(self) -> types.ModuleType:
         return load_source(self.source)
@@ -36,10 +37,8 @@ class CompiledGraph:
             torch.manual_seed(seed)
         with torch.device(device) if device is not None else contextlib.nullcontext():
             model = cls()
-        for node_id in self.interface.nodes:
-            node = self.analysis.top.scope.nodes[node_id]
-            if not node.trainable and hasattr(model, self.attributes[node_id]):
-                getattr(model, self.attributes[node_id]).requires_grad_(False)
+        for path in self.frozen:
+            model.get_submodule(path).requires_grad_(False)
         return model
 
 
@@ -54,7 +53,30 @@ def compile_graph(document: Any, *, allow_custom_code: bool = False) -> Compiled
     gen = _Generator(analysis)
     source = gen.source()
     attrs = gen.node_names(analysis.top.scope)
-    return CompiledGraph(analysis, source, gen.model_class, model_interface(analysis), attrs)
+    interface = model_interface(analysis)
+    frozen = _frozen_paths(analysis, analysis.top.scope, interface.nodes, "")
+    return CompiledGraph(analysis, source, gen.model_class, interface, attrs, tuple(frozen))
+
+
+def _frozen_paths(analysis: Analysis, scope: Scope, nodes, prefix: str) -> list[str]:
+    """Module paths to freeze, blocks included (`stage.2.conv1` for repeat 3)."""
+    names = _Generator.node_names(scope)
+    paths: list[str] = []
+    for node_id in nodes:
+        node, spec = scope.nodes[node_id], scope.specs[node_id]
+        if spec.role == "op":
+            continue
+        path = f"{prefix}{names[node_id]}"
+        if not node.trainable:
+            paths.append(path)
+        elif spec.role == "block":
+            inner = analysis.blocks[scope.params[node_id]["block"]]
+            inner_nodes = [n for n in inner.order if inner.specs[n].role in MODEL_ROLES]
+            repeat = scope.params[node_id].get("repeat", 1)
+            for i in range(repeat):
+                sub_prefix = f"{path}.{i}." if repeat > 1 else f"{path}."
+                paths += _frozen_paths(analysis, inner, inner_nodes, sub_prefix)
+    return paths
 
 
 def load_source(source: str) -> types.ModuleType:

@@ -22,7 +22,8 @@ def _load(path: str, allow_custom_code: bool) -> Analysis:
     return analyze(text, allow_custom_code=allow_custom_code)
 
 
-def _print_problems(a: Analysis, path: str, stream=sys.stdout) -> None:
+def _print_problems(a: Analysis, path: str, stream=None) -> None:
+    stream = stream or sys.stdout
     for e in a.errors:
         where = f"{e.node}" + (f".{e.field}" if e.field else "") if e.node else (e.field or "-")
         block = f"[block {e.block}] " if e.block else ""

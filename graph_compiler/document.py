@@ -181,7 +181,7 @@ def parse_document(data: Any) -> tuple[GraphDocument | None, list[GraphError]]:
     if isinstance(data, bytes | str):
         try:
             data = json.loads(data)
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        except (ValueError, RecursionError) as exc:  # JSONDecodeError, bad UTF-8, huge numbers
             return None, [GraphError("invalid_json", f"the document is not valid JSON: {exc}")]
     if not isinstance(data, dict):
         kind = type(data).__name__

@@ -176,10 +176,16 @@ def infer_node(
         shapes = [(B, *o.shape[1:]) for o in outs2]
     else:
         outs3, _ = _run(expr, module, _meta_inputs(inputs, 3), False)
-        for o2, o3 in zip(outs2, outs3, strict=True):
+        outs7, _ = _run(expr, module, _meta_inputs(inputs, 7), False)
+        for o2, o3, o7 in zip(outs2, outs3, outs7, strict=True):
             sym = symbolic(tuple(o2.shape), tuple(o3.shape))
-            if sym is None:  # size grows with the batch in a way we cannot name: keep B=2 figures
-                sym = tuple(o2.shape)
+            # a third batch size confirms the fit: slicing the batch (B - 1, min(B, 3)) has no
+            # k·B form, and a model whose sizes depend on the batch like that cannot be described
+            if sym is None or TensorInfo(sym).concrete(7) != tuple(o7.shape):
+                sizes = ", ".join(
+                    f"{tuple(o.shape)} at B={b}" for b, o in ((2, o2), (3, o3), (7, o7))
+                )
+                raise NodeFailure("batch", f"its output size depends on the batch size ({sizes})")
             shapes.append(sym)
     result = NodeShapes(
         outputs=tuple(TensorInfo(s, _dtype_name(o)) for s, o in zip(shapes, outs2, strict=True)),

@@ -15,6 +15,7 @@ RESERVED = frozenset(
     | set(keyword.softkwlist)
     | set(dir(builtins))
     | {name for name in dir(nn.Module) if not name.startswith("__")}
+    | set(vars(nn.Module()))  # instance attributes such as `training`
     | {"self", "torch", "nn", "F", "math"}
 )
 

@@ -151,7 +151,7 @@ def _scheduler(a, scope, node_id: str, optimizer, settings: dict, interval: str,
     params = dict(r.params)
     ctx = InferContext({}, {**settings, "interval": interval, "offset": offset})
     for p in r.spec.params:
-        if p.infer is not None and params.get(p.name) is None:
+        if p.infer is not None and p.name not in r.node.params:  # sizes follow this run's steps
             params[p.name] = p.infer(ctx)
             if params[p.name] is None:
                 raise ValueError(f"{r.label}: {p.name} needs the number of steps per epoch")

@@ -156,6 +156,11 @@ class Param:
             return None, self._got(value)
         if isinstance(value, float) and not math.isfinite(value):
             return None, f"expected a finite number, got {value}"
+        if isinstance(value, int) and not integer:
+            try:
+                float(value)
+            except OverflowError:
+                return None, f"expected a finite number, got an integer of {len(str(value))} digits"
         if integer:
             if isinstance(value, float):
                 if not value.is_integer():
