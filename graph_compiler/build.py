@@ -13,9 +13,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from .analysis import MODEL_ROLES, Analysis, Scope, analyze
-from .codegen import ModelInterface, _Generator, model_interface
-from .errors import GraphCompileError
+from .analysis import MODEL_ROLES, Analysis, Scope
+from .codegen import ModelInterface, _Generator, checked_analysis, model_interface
 
 
 @dataclass(frozen=True)
@@ -43,13 +42,7 @@ class CompiledGraph:
 
 
 def compile_graph(document: Any, *, allow_custom_code: bool = False) -> CompiledGraph:
-    analysis = (
-        document
-        if isinstance(document, Analysis)
-        else analyze(document, allow_custom_code=allow_custom_code)
-    )
-    if not analysis.ok:
-        raise GraphCompileError(analysis.errors)
+    analysis = checked_analysis(document, allow_custom_code=allow_custom_code)
     gen = _Generator(analysis)
     source = gen.source()
     attrs = gen.node_names(analysis.top.scope)

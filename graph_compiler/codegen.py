@@ -71,8 +71,8 @@ def _ancestors(scope: Scope, targets: set[str]) -> set[str]:
     return seen
 
 
-def generate(document: Any, *, allow_custom_code: bool = False) -> str:
-    """The `model.py` source of a document (or of an existing Analysis)."""
+def checked_analysis(document: Any, *, allow_custom_code: bool = False) -> Analysis:
+    """The document's Analysis (or the one given), raising GraphCompileError if it has errors."""
     analysis = (
         document
         if isinstance(document, Analysis)
@@ -80,7 +80,12 @@ def generate(document: Any, *, allow_custom_code: bool = False) -> str:
     )
     if not analysis.ok:
         raise GraphCompileError(analysis.errors)
-    return _Generator(analysis).source()
+    return analysis
+
+
+def generate(document: Any, *, allow_custom_code: bool = False) -> str:
+    """The `model.py` source of a document (or of an existing Analysis)."""
+    return _Generator(checked_analysis(document, allow_custom_code=allow_custom_code)).source()
 
 
 def model_class_name(analysis: Analysis) -> str:
@@ -280,6 +285,7 @@ class _Generator:
         forward: list[str] = []
         last_use = self.last_uses(scope, nodes, outputs)
         live_vars: dict[str, tuple[str, str]] = {v: k for k, v in variables.items()}
+        naming = _Naming(chain, branch, live_vars, last_use, uses, outputs)
         for index, node_id in enumerate(nodes):
             r = first.nodes[node_id]
             spec = r.spec
@@ -311,22 +317,8 @@ class _Generator:
             # several returned values read best under their own names (logits, reconstruction)
             named_output = len(outputs) > 1 and any((node_id, p) in outputs for p in out_ports)
             if len(out_ports) == 1:
-                targets = [
-                    self.variable_for(
-                        node_id,
-                        out_ports[0],
-                        attr,
-                        chain,
-                        branch,
-                        consumed,
-                        named_output,
-                        index,
-                        live_vars,
-                        last_use,
-                        uses,
-                        outputs,
-                    )
-                ]
+                ref = (node_id, out_ports[0])
+                targets = [naming.variable_for(ref, attr, consumed, named_output, index)]
             else:
                 targets = [f"{attr}_{p}" for p in out_ports]
             for port, var in zip(out_ports, targets, strict=True):
@@ -345,38 +337,6 @@ class _Generator:
         lines += [INDENT * 2 + line for line in forward]
         lines.append(f"{INDENT * 2}return {returns}")
         return lines
-
-    @staticmethod
-    def variable_for(
-        node_id,
-        port,
-        attr,
-        chain,
-        branch,
-        consumed,
-        named_output,
-        index,
-        live_vars,
-        last_use,
-        uses,
-        outputs,
-    ) -> str:
-        """Name a node's result like hand-written code: `x = self.fc(x)` along the main chain,
-        `out = ...` along a side branch (as in a residual block), the node's name otherwise."""
-        if named_output:
-            return attr
-
-        def free(var: str | None) -> bool:
-            return var is not None and last_use.get(live_vars.get(var), -1) <= index
-
-        if consumed and free(chain):
-            return chain
-        if branch in consumed and free(branch):
-            return branch
-        ref = (node_id, port)
-        if uses[ref] == 1 and ref not in outputs and free(branch):
-            return branch
-        return attr
 
     @staticmethod
     def last_uses(scope: Scope, nodes: list[str], outputs) -> dict[tuple[str, str], int]:
@@ -434,6 +394,35 @@ class _Generator:
             src = custom_class_source(name, r.params, args, f"Custom layer {r.label}.")
             self.custom_classes[key] = (name, src)
         return self.custom_classes[key][0]
+
+
+@dataclass(frozen=True)
+class _Naming:
+    """Names a node's result like hand-written code: `x = self.fc(x)` along the main chain,
+    `out = ...` along a side branch (as in a residual block), the node's name otherwise."""
+
+    chain: str | None  # the forward's first argument, usually x
+    branch: str  # the side-chain variable, usually out
+    live_vars: dict[str, tuple[str, str]]  # variable → the value it holds now
+    last_use: dict[tuple[str, str], int]  # value → index of the last node that reads it
+    uses: dict[tuple[str, str], int]  # value → number of readers
+    outputs: list[tuple[str, str]]  # values returned by forward
+
+    def free(self, var: str | None, index: int) -> bool:
+        return var is not None and self.last_use.get(self.live_vars.get(var), -1) <= index
+
+    def variable_for(
+        self, ref, attr: str, consumed: list[str], named_output: bool, index: int
+    ) -> str:
+        if named_output:
+            return attr
+        if consumed and self.free(self.chain, index):
+            return self.chain
+        if self.branch in consumed and self.free(self.branch, index):
+            return self.branch
+        if self.uses[ref] == 1 and ref not in self.outputs and self.free(self.branch, index):
+            return self.branch
+        return attr
 
 
 def _module_call(spec):
