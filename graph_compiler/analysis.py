@@ -18,7 +18,7 @@ from typing import Any
 
 from .catalog import CATALOG, REQUIRED, InferContext, NodeSpec, Port
 from .custom import CustomCodeError, custom_layer_factory
-from .datasets import DataInfo, describe
+from .datasets import FILE, DataInfo, describe
 from .document import Edge, GraphDocument, Node, parse_document
 from .errors import GraphError
 from .infer import MODULE_VAR, NodeFailure, infer_node, input_names
@@ -218,7 +218,19 @@ class _Analyzer:
         data_node = self.check_roles(top)
         data = None
         if data_node is not None and not self.has_node_errors(top, data_node):
-            data = describe(self.resolved_plain(top, data_node))
+            params = self.resolved_plain(top, data_node)
+            if params["source"] == FILE and not params["x_shape"]:
+                where = params["path"] or params["dataset_id"] or "no file chosen"
+                self.error(
+                    "data_not_loaded",
+                    f"{top.nodes[data_node].display}: the data file's "
+                    f"shapes are not known yet ({where}): upload the file, or let "
+                    "`torchloom train` read it",
+                    data_node,
+                    "x_shape",
+                )
+            else:
+                data = describe(params)
         self.settings = self.resolve_settings(top, data)
         result = self.infer_scope(top, None, data)
         self.check_losses(top, result, data)

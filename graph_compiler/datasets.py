@@ -79,18 +79,29 @@ BUILTINS: dict[str, BuiltinSource] = {
     )
     for name in _INFO
 }
-UPLOAD = "upload"
+FILE = "file"
+FILE_FORMATS = (
+    "auto",
+    "csv",
+    "npz",
+    "npy",
+    "safetensors",
+    "image_zip",
+    "image_folder",
+    "mnist",
+    "cifar10",
+)
 
 
 def describe(params: Mapping[str, Any]) -> DataInfo:
     """Shapes for a Dataset node's params (already validated by the catalog)."""
     source = params["source"]
-    if source == UPLOAD:
+    if source == FILE:
         x_shape = tuple(params.get("x_shape") or ())
         task = params.get("task") or "classification"
         n = params.get("num_classes")
         if task == "classification":
-            return _classes(x_shape, n, None, "uploaded data")
+            return _classes(x_shape, n, None, "a data file")
         y_dim = int(params.get("y_dim") or 1)
-        return _regression(x_shape, None, "uploaded data", y_dim=y_dim)
+        return _regression(x_shape, None, "a data file", y_dim=y_dim)
     return BUILTINS[source].info(params)

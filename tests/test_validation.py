@@ -809,6 +809,14 @@ CASES = [
         custom=True,
     ),
     Case(
+        "data_not_loaded",
+        "data_not_loaded",
+        lambda: set_params(mlp(), "data", source="file", path="table.csv"),
+        node="data",
+        field="x_shape",
+        says=("not known yet", "table.csv"),
+    ),
+    Case(
         "nothing_to_train",
         "nothing_to_train",
         _all_frozen,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..datasets import BUILTINS, UPLOAD
+from ..datasets import BUILTINS, FILE, FILE_FORMATS
 from .registry import register
 from .spec import NodeSpec, Param, Port
 
@@ -24,8 +24,8 @@ register(
                 "source",
                 "choice",
                 "digits",
-                "Built-in dataset, or an uploaded one.",
-                choices=(*BUILTINS, UPLOAD),
+                "Built-in dataset, or your own file (CSV, NPZ, safetensors, images, MNIST, CIFAR).",
+                choices=(*BUILTINS, FILE),
             ),
             Param(
                 "samples",
@@ -52,7 +52,7 @@ register(
                 "Number of classes.",
                 min=2,
                 max=100_000,
-                visible_if=_when("spirals", "sine_classify", "random_images", UPLOAD),
+                visible_if=_when("spirals", "sine_classify", "random_images", FILE),
             ),
             Param(
                 "seq_len",
@@ -85,15 +85,78 @@ register(
                 "str",
                 "",
                 "Uploaded dataset id (set by the server).",
-                visible_if=_when(UPLOAD),
+                visible_if=_when(FILE),
+            ),
+            Param(
+                "path",
+                "str",
+                "",
+                "The data file or folder (headless runs; the server sets it from the upload).",
+                visible_if=_when(FILE),
+            ),
+            Param(
+                "format",
+                "choice",
+                "auto",
+                "File format (auto: from the file name).",
+                choices=FILE_FORMATS,
+                visible_if=_when(FILE),
+            ),
+            Param(
+                "target_column",
+                "str",
+                "",
+                "CSV: the column to predict (default: the last one).",
+                visible_if=_when(FILE),
+            ),
+            Param(
+                "categorical",
+                "choice",
+                "onehot",
+                "CSV: how text columns become numbers.",
+                choices=("onehot", "index"),
+                visible_if=_when(FILE),
+            ),
+            Param(
+                "missing",
+                "choice",
+                "error",
+                "CSV: what to do with empty cells (error lists them).",
+                choices=("error", "mean", "median", "drop"),
+                visible_if=_when(FILE),
+            ),
+            Param(
+                "image_size",
+                "ints",
+                None,
+                "Images: resize to (H, W) (default: the first image's size).",
+                min=1,
+                length=2,
+                nullable=True,
+                visible_if=_when(FILE),
+            ),
+            Param(
+                "color",
+                "choice",
+                "rgb",
+                "Images: channels.",
+                choices=("rgb", "grayscale"),
+                visible_if=_when(FILE),
+            ),
+            Param(
+                "val_path",
+                "str",
+                "",
+                "Optional separate validation file (same format); replaces val_split.",
+                visible_if=_when(FILE),
             ),
             Param(
                 "x_shape",
                 "ints",
                 (),
-                "Per-sample input shape of the uploaded data.",
+                "Per-sample input shape (filled in when the file is read).",
                 min=1,
-                visible_if=_when(UPLOAD),
+                visible_if=_when(FILE),
             ),
             Param(
                 "task",
@@ -101,10 +164,10 @@ register(
                 "classification",
                 "What the targets are.",
                 choices=("classification", "regression"),
-                visible_if=_when(UPLOAD),
+                visible_if=_when(FILE),
             ),
             Param(
-                "y_dim", "int", 1, "Regression targets per sample.", min=1, visible_if=_when(UPLOAD)
+                "y_dim", "int", 1, "Regression targets per sample.", min=1, visible_if=_when(FILE)
             ),
         ),
         inputs=(),
