@@ -6,6 +6,7 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 from .analysis import Analysis, analyze
 from .catalog import catalog_json
@@ -128,7 +129,8 @@ def cmd_examples(args) -> int:
     return 1 if failed else 0
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> tuple[argparse.ArgumentParser, Any]:
+    """The parser with the compiler's commands; server.cli adds train (and serve) to it."""
     parser = argparse.ArgumentParser(prog="torchloom", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -161,6 +163,11 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("examples", help="validate and summarize every example graph")
     p.add_argument("directory", nargs="?", default=str(Path(__file__).parent.parent / "examples"))
     p.set_defaults(func=cmd_examples)
+    return parser, sub
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser, _ = build_parser()
     args = parser.parse_args(argv)
     return args.func(args)
 

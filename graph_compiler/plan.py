@@ -81,7 +81,9 @@ def build_plan(
     settings = dict(a.settings)
     if steps_per_epoch is not None:
         settings["steps_per_epoch"] = steps_per_epoch
-    model = compiled.instantiate(device=device, seed=settings["seed"])
+    # weights are drawn on the CPU from the seed, then moved: the same seed gives the same
+    # initial model on every device (and in the exported train.py)
+    model = compiled.instantiate(seed=settings["seed"]).to(device)
     scope = a.top.scope
     outputs = list(compiled.interface.outputs)
 

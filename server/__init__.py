@@ -1,0 +1,1 @@
+"""torchloom's backend. Importing this package (or server.engine) must not import Flask."""

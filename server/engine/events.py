@@ -1,0 +1,85 @@
+"""One typed event stream per run.
+
+Every event has the run id, a monotonically increasing sequence number and a timestamp. The
+engine only enqueues (never blocks); a dispatcher thread hands events to the subscribers, so a
+slow consumer (a disk writer, a socket relay) delays nobody but itself.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+EventType = Literal[
+    "run_started", "step", "epoch", "checkpoint", "log", "finished", "failed", "stopped"
+]
+TERMINAL = ("finished", "failed", "stopped")
+
+
+@dataclass(frozen=True)
+class Event:
+    type: EventType
+    run_id: str
+    seq: int
+    time: float
+    data: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+Subscriber = Callable[[Event], None]
+_CLOSE = object()
+
+
+class EventBus:
+    def __init__(self, run_id: str, *, start_seq: int = 0):
+        self.run_id = run_id
+        self._seq = start_seq
+        self._lock = threading.Lock()
+        self._subscribers: list[Subscriber] = []
+        self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self.errors: list[str] = []  # subscriber failures (reported, never raised into the run)
+
+    @property
+    def seq(self) -> int:
+        return self._seq
+
+    def subscribe(self, callback: Subscriber) -> None:
+        self._subscribers.append(callback)
+        if self._thread is None:
+            self._thread = threading.Thread(
+                target=self._dispatch, name="torchloom-events", daemon=True
+            )
+            self._thread.start()
+
+    def emit(self, type_: EventType, **data: Any) -> Event:
+        with self._lock:
+            self._seq += 1
+            event = Event(type_, self.run_id, self._seq, time.time(), data)
+        if self._subscribers:
+            self._queue.put(event)
+        return event
+
+    def close(self, timeout: float = 30.0) -> None:
+        """Deliver everything emitted so far, then stop the dispatcher."""
+        if self._thread is not None:
+            self._queue.put(_CLOSE)
+            self._thread.join(timeout)
+            self._thread = None
+
+    def _dispatch(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is _CLOSE:
+                return
+            for callback in list(self._subscribers):
+                try:
+                    callback(item)
+                except Exception as exc:  # a broken consumer must not take the run down
+                    self.errors.append(f"{getattr(callback, '__name__', callback)}: {exc}")

@@ -1,0 +1,585 @@
+"""A training run: data, plan, the epoch loop, validation, checkpoints, events.
+
+Per epoch: model.train(), optimizer.zero_grad(set_to_none=True), forward under the chosen
+precision, loss, backward, optional clipping, step, the scheduler at its interval; then
+validation in model.eval() under torch.inference_mode(). Losses stay on the device and are read
+in batches, so a step never waits for the host just to report.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import resource
+import threading
+import time
+import traceback
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from graph_compiler import GraphCompileError, analyze, compile_graph
+from graph_compiler.catalog import CATALOG
+from graph_compiler.document import parse_document
+from graph_compiler.plan import TrainingPlan, build_plan
+from graph_compiler.training import steps_per_epoch
+
+from .batching import EpochOrder, Feeder
+from .checkpoint import CheckpointError, load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from .device import Placement, SetupError, place
+from .distributed import DistContext
+from .events import EventBus
+from .metrics import CLASSIFICATION_LOSSES, REGRESSION_LOSSES, TermMetrics
+from .steps import GraphedStep, StepContext, cuda_graph_blockers, eager_step
+
+OVERRIDABLE = (
+    "epochs",
+    "batch_size",
+    "device",
+    "precision",
+    "seed",
+    "fast_path",
+    "compile",
+    "shuffle",
+    "val_split",
+    "grad_clip",
+    "grad_accumulation",
+    "checkpoint_every",
+)
+RESIDENT_FRACTION = 0.4  # of free GPU memory that the fast path may fill with the dataset
+
+
+class RunFailed(Exception):
+    def __init__(self, code: str, message: str):
+        super().__init__(message)
+        self.code = code
+
+
+@dataclass
+class RunResult:
+    run_id: str
+    status: str  # finished | failed | stopped
+    reason: str = ""
+    epochs_done: int = 0
+    steps_done: int = 0
+    history: list[dict] = field(default_factory=list)  # epoch events' data
+    final: dict[str, Any] = field(default_factory=dict)
+    checkpoint: str | None = None
+    out_dir: str | None = None
+
+
+def prepare_document(
+    document: Any,
+    overrides: Mapping[str, Any] | None = None,
+    file_shapes: Mapping[str, Any] | None = None,
+) -> dict:
+    """The document as it will run: overrides put into the Training node (added if missing),
+    a data file's shapes put into the Dataset node."""
+    doc, problems = parse_document(document)
+    if doc is None:
+        raise RunFailed("invalid_graph", "; ".join(str(p) for p in problems))
+    raw = doc.to_json_dict()
+    nodes = raw["nodes"]
+    training = next((n for n in nodes if n["type"] == "Training"), None)
+    clean = {k: v for k, v in (overrides or {}).items() if v is not None}
+    unknown = set(clean) - set(OVERRIDABLE)
+    if unknown:
+        raise RunFailed(
+            "invalid_override",
+            f"cannot override {', '.join(sorted(unknown))}; overridable: {', '.join(OVERRIDABLE)}",
+        )
+    if clean:
+        if training is None:
+            training = {"id": "training", "type": "Training", "params": {}, "position": [0, 0]}
+            nodes.append(training)
+        training["params"] = {**training["params"], **clean}
+    if file_shapes:
+        data = next(n for n in nodes if n["type"] == "Dataset")
+        data["params"] = {**data["params"], **file_shapes}
+    return raw
+
+
+def _dataset_params(raw: dict) -> dict | None:
+    node = next((n for n in raw["nodes"] if n["type"] == "Dataset"), None)
+    if node is None:
+        return None
+    spec = CATALOG["Dataset"]
+    params = {p.name: p.check(p.default)[0] for p in spec.params if p.default is not None}
+    params.update(node["params"])
+    return params
+
+
+class Trainer:
+    def __init__(
+        self,
+        document: Any,
+        *,
+        run_id: str | None = None,
+        out_dir: Path | str | None = None,
+        overrides: Mapping[str, Any] | None = None,
+        resume: Path | str | None = None,
+        allow_custom_code: bool = False,
+        base_dir: Path | None = None,
+        cuda_graphs: str = "auto",  # auto | on | off
+        dist: DistContext | None = None,
+        flush_seconds: float = 0.25,
+        flush_steps: int = 256,
+        stop_at_epoch: int | None = None,  # stop (resumably) after this many epochs: tests, CLI
+    ):
+        self.run_id = run_id or uuid.uuid4().hex[:12]
+        self.document = document
+        self.overrides = dict(overrides or {})
+        self.out_dir = Path(out_dir) if out_dir else None
+        self.resume_path = Path(resume) if resume else None
+        self.allow_custom_code = allow_custom_code
+        self.base_dir = base_dir
+        self.cuda_graphs = cuda_graphs
+        self.dist = dist or DistContext.single()
+        self.flush_seconds, self.flush_steps = flush_seconds, flush_steps
+        if self.dist.world > 1:  # ranks must all-reduce at the same steps: flush by count only
+            self.flush_seconds = float("inf")
+        self.stop_at_epoch = stop_at_epoch
+        self.events = EventBus(self.run_id)
+        self._stop = threading.Event()
+        self.plan: TrainingPlan | None = None
+        self.history: list[dict] = []
+
+    # --- control -----------------------------------------------------------------------------
+
+    def request_stop(self) -> None:
+        """Stop after the current optimizer step, leaving a resumable checkpoint."""
+        self._stop.set()
+
+    def log(self, message: str, level: str = "info") -> None:
+        self.events.emit("log", level=level, message=message)
+
+    # --- the run -----------------------------------------------------------------------------
+
+    def run(self) -> RunResult:
+        started = time.time()
+        result = RunResult(
+            self.run_id, "failed", out_dir=str(self.out_dir) if self.out_dir else None
+        )
+        try:
+            self._setup()
+            result.status = self._train(result)
+        except RunFailed as exc:
+            result.reason = str(exc)
+            self.events.emit(
+                "failed",
+                code=exc.code,
+                reason=str(exc),
+                epochs_done=self.epoch,
+                steps_done=self.global_step if hasattr(self, "global_step") else 0,
+            )
+        except torch.cuda.OutOfMemoryError as exc:
+            result.reason = (
+                f"out of memory on {self.placement.device} with batch size "
+                f"{self.settings['batch_size']}: {str(exc).splitlines()[0]}"
+            )
+            self.events.emit(
+                "failed",
+                code="out_of_memory",
+                reason=result.reason,
+                batch_size=self.settings["batch_size"],
+            )
+        except Exception as exc:  # reported, with the trace in the log, never lost
+            result.reason = f"{type(exc).__name__}: {exc}"
+            self.log(traceback.format_exc(), "error")
+            self.events.emit("failed", code="internal_error", reason=result.reason)
+        result.history = self.history
+        result.epochs_done = getattr(self, "epoch", 0)
+        result.steps_done = getattr(self, "global_step", 0)
+        result.checkpoint = getattr(self, "latest_checkpoint", None)
+        if result.status == "finished":
+            result.final = dict(self.history[-1]) if self.history else {}
+            self.events.emit(
+                "finished",
+                duration=time.time() - started,
+                epochs=result.epochs_done,
+                steps=result.steps_done,
+                final=result.final,
+                checkpoint=result.checkpoint,
+            )
+        self.events.close()
+        return result
+
+    # --- setup -------------------------------------------------------------------------------
+
+    def _setup(self) -> None:
+        from .data import DataError, Normalizer, TargetScaler, file_shapes, load_data, split
+
+        self.epoch = 0
+        self.global_step = 0
+        self.latest_checkpoint: str | None = None
+        raw = prepare_document(self.document, self.overrides)
+        data_params = _dataset_params(raw)
+        if data_params is None:
+            raise RunFailed("invalid_graph", "the graph has no Dataset node")
+        try:
+            if data_params["source"] == "file":
+                shapes = file_shapes(data_params, base_dir=self.base_dir)
+                raw = prepare_document(raw, None, shapes)
+                data_params = _dataset_params(raw)
+            loaded = load_data(data_params, base_dir=self.base_dir)
+        except DataError as exc:
+            raise RunFailed("data_error", str(exc)) from None
+        analysis = analyze(raw, allow_custom_code=self.allow_custom_code)
+        if not analysis.ok:
+            msgs = "; ".join(str(e) for e in analysis.error_list[:5])
+            raise RunFailed("invalid_graph", f"the graph has errors: {msgs}")
+        self.raw_document = raw
+        self.settings = dict(analysis.settings)
+        s = self.settings
+        try:
+            self.placement: Placement = place(s["device"], s["precision"], self.dist.local_rank)
+        except SetupError as exc:
+            raise RunFailed("device_error", str(exc)) from None
+        device = self.placement.device
+
+        (x_tr, y_tr), (x_va, y_va) = split(loaded, s["val_split"], s["seed"])
+        self.normalizer = Normalizer.fit(x_tr)
+        x_tr, x_va = self.normalizer.apply(x_tr), self.normalizer.apply(x_va)
+        self.target_scaler = None
+        if loaded.task == "regression" and y_tr.is_floating_point():
+            self.target_scaler = TargetScaler.fit(y_tr)
+            y_tr, y_va = self.target_scaler.apply(y_tr), self.target_scaler.apply(y_va)
+        self.n_train, self.n_val = len(x_tr), len(x_va)
+
+        batch = s["batch_size"]
+        steps = steps_per_epoch(self.n_train, batch, s["grad_accumulation"])
+        try:
+            compiled = compile_graph(analysis, allow_custom_code=self.allow_custom_code)
+            self.plan = build_plan(compiled, device=device, steps_per_epoch=steps)
+        except GraphCompileError as exc:
+            raise RunFailed("invalid_graph", str(exc)) from None
+        self.source = compiled.source
+
+        resident = s["fast_path"] and self._fits_on_device(x_tr, y_tr, x_va, y_va)
+        self.train_feed = Feeder(
+            x_tr, y_tr, device, batch, resident=resident, rank=self.dist.rank, world=self.dist.world
+        )
+        self.val_feed = Feeder(x_va, y_va, device, max(batch, 256), resident=resident)
+        self.order = EpochOrder(self.n_train, s["shuffle"], s["seed"])
+        torch.manual_seed(s["seed"])  # dropout and friends: the same stream on every run
+
+        model = self.plan.model
+        if self.dist.world > 1:
+            model = self.dist.wrap(model, device)
+        if s["compile"]:
+            model = torch.compile(model)
+        scaler = torch.amp.GradScaler(device.type) if self.placement.use_scaler else None
+        self.scaler = scaler
+        ctx = StepContext(
+            self.plan, model, self.placement, s["grad_clip"], s["grad_accumulation"], scaler
+        )
+        self.step_ctx = ctx
+        self.step_mode = "eager" + (" + torch.compile" if s["compile"] else "")
+        self.step_fn = eager_step(ctx)
+        if device.type == "cuda" and self.cuda_graphs != "off" and s["fast_path"]:
+            sched = type(self.plan.scheduler).__name__ if self.plan.scheduler else None
+            custom = any(n["type"] in ("CustomLayer", "CustomLoss") for n in raw["nodes"])
+            blockers = cuda_graph_blockers(ctx, sched, custom)
+            if s["compile"]:
+                blockers.append("torch.compile is on")
+            if self.dist.world > 1:
+                blockers.append("data-parallel training")
+            if not blockers:
+                self.step_fn = GraphedStep(ctx, self.train_feed.x[:1], self.train_feed.y[:1])
+                self.step_mode = "whole-step CUDA graph"
+            else:
+                self.log("whole-step CUDA graph not used: " + "; ".join(blockers))
+        self.metric_terms = self._metric_terms(device)
+        self.loaded = loaded
+        if self.resume_path is not None:
+            self._restore(self.resume_path)
+
+    def _fits_on_device(self, *tensors: torch.Tensor) -> bool:
+        device = self.placement.device
+        if device.type != "cuda":
+            return True  # in-memory data is already resident in host memory
+        free, _ = torch.cuda.mem_get_info(device)
+        need = sum(t.element_size() * t.nelement() for t in tensors)
+        return need <= RESIDENT_FRACTION * free
+
+    def _metric_terms(self, device) -> list[tuple[int, TermMetrics]]:
+        terms = []
+        scale = None
+        if self.target_scaler is not None:
+            scale = (self.target_scaler.mean, self.target_scaler.std)
+        for i, term in enumerate(self.plan.losses):
+            loss_type = type(term.module).__name__
+            if ("data", "y") not in term.sources:
+                continue
+            if loss_type in CLASSIFICATION_LOSSES:
+                kind = "classification"
+            elif loss_type in REGRESSION_LOSSES:
+                kind = "regression"
+            else:
+                continue
+            terms.append(
+                (
+                    i,
+                    TermMetrics(
+                        kind, self.loaded_classes(), device, scale if kind == "regression" else None
+                    ),
+                )
+            )
+        return terms
+
+    def loaded_classes(self) -> int | None:
+        return self.plan.data.num_classes
+
+    # --- resume ------------------------------------------------------------------------------
+
+    def _restore(self, path: Path) -> None:
+        try:
+            state = load_checkpoint(path)
+        except CheckpointError as exc:
+            raise RunFailed("checkpoint_error", str(exc)) from None
+        try:
+            self.plan.model.load_state_dict(state["model"])
+            self.plan.optimizer.load_state_dict(state["optimizer"])
+            if self.plan.scheduler is not None and state.get("scheduler") is not None:
+                self.plan.scheduler.load_state_dict(state["scheduler"])
+            if self.scaler is not None and state.get("scaler"):
+                self.scaler.load_state_dict(state["scaler"])
+        except (RuntimeError, KeyError, ValueError) as exc:
+            raise RunFailed(
+                "checkpoint_error",
+                f"checkpoint {path} does not fit this graph: {str(exc).splitlines()[0]}",
+            ) from None
+        self.epoch = int(state["epoch"])
+        self.global_step = int(state["step"])
+        self.resume_position = int(state.get("position", 0))
+        self.order.restore(state["order"], mid_epoch=self.resume_position > 0)
+        set_rng_state(state["rng"], self.placement.device)
+        self.history = list(json.loads(state.get("history", "[]")))
+        self.log(f"resumed from {path} at epoch {self.epoch + 1}, step {self.global_step}")
+
+    def _checkpoint(self, name: str, position: int = 0) -> str | None:
+        if self.out_dir is None or not self.dist.is_main:
+            return None
+        plan = self.plan
+        state = {
+            "model": plan.model.state_dict(),
+            "optimizer": plan.optimizer.state_dict(),
+            "scheduler": plan.scheduler.state_dict() if plan.scheduler is not None else None,
+            "scaler": self.scaler.state_dict() if self.scaler is not None else None,
+            "rng": rng_state(self.placement.device),
+            "order": self.order.state(),
+            "epoch": self.epoch,
+            "step": self.global_step,
+            "position": position,
+            "normalizer": self.normalizer.state_dict(),
+            "target_scaler": self.target_scaler.state_dict() if self.target_scaler else None,
+            "history": json.dumps(self.history),
+            "document": json.dumps(self.raw_document),
+        }
+        path = save_checkpoint(self.out_dir / "checkpoints" / name, state)
+        self.latest_checkpoint = str(path)
+        self.events.emit(
+            "checkpoint", path=str(path), epoch=self.epoch, step=self.global_step, position=position
+        )
+        return str(path)
+
+    # --- the loop ----------------------------------------------------------------------------
+
+    def _train(self, result: RunResult) -> str:
+        s, plan = self.settings, self.plan
+        device = self.placement.device
+        self.events.emit(
+            "run_started",
+            **self.placement.describe(),
+            step_mode=self.step_mode,
+            data_mode=self.train_feed.mode,
+            epochs=s["epochs"],
+            batch_size=s["batch_size"],
+            steps_per_epoch=self.train_feed.steps(),
+            train_samples=self.n_train,
+            val_samples=self.n_val,
+            params=sum(p.numel() for p in plan.model.parameters()),
+            trainable_params=sum(p.numel() for p in plan.model.parameters() if p.requires_grad),
+            seed=s["seed"],
+            world_size=self.dist.world,
+            resumed_from=str(self.resume_path) if self.resume_path else None,
+            torch=torch.__version__,
+        )
+        self._write_static_files()
+        interval = plan.scheduler_interval
+        accumulation = s["grad_accumulation"]
+        batches = self.train_feed.steps()
+        skip = getattr(self, "resume_position", 0)
+        if device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(device)
+        while self.epoch < s["epochs"]:
+            epoch_start = time.perf_counter()
+            plan.model.train()
+            order = self.order.next_epoch()
+            pending: list[torch.Tensor] = []
+            pending_first = self.global_step + 1
+            last_flush = time.perf_counter()
+            epoch_losses: list[float] = []
+            position = skip
+            for xb, yb in self.train_feed.epoch(order, skip):
+                position += 1
+                boundary = position % accumulation == 0 or position == batches
+                loss = self.step_fn(xb, yb, boundary)
+                self.global_step += 1
+                pending.append(loss)
+                if boundary and interval == "step" and plan.scheduler is not None:
+                    plan.scheduler.step()
+                now = time.perf_counter()
+                if len(pending) >= self.flush_steps or now - last_flush >= self.flush_seconds:
+                    epoch_losses += self._flush(pending, pending_first)
+                    pending, pending_first, last_flush = [], self.global_step + 1, now
+                if self._stop.is_set() and boundary and position < batches:
+                    epoch_losses += self._flush(pending, pending_first)
+                    return self._stopped(result, position)
+            skip = 0
+            epoch_losses += self._flush(pending, pending_first)
+            self.epoch += 1
+            train_time = time.perf_counter() - epoch_start
+            record = self._end_epoch(epoch_losses, train_time)
+            if plan.scheduler is not None and interval == "epoch":
+                if type(plan.scheduler).__name__ == "ReduceLROnPlateau":
+                    monitor = plan.scheduler_monitor or "val_loss"
+                    value = record.get(monitor, record.get("train_loss"))
+                    plan.scheduler.step(value)
+                else:
+                    plan.scheduler.step()
+            every = s["checkpoint_every"]
+            final = self.epoch == s["epochs"]
+            if final or (every and self.epoch % every == 0):
+                self._checkpoint(f"epoch-{self.epoch:04d}.pt")
+            if self._stop.is_set() or (
+                self.stop_at_epoch and self.epoch >= self.stop_at_epoch and not final
+            ):
+                if not (every and self.epoch % every == 0):
+                    self._checkpoint(f"epoch-{self.epoch:04d}.pt")
+                return self._stopped(result, 0)
+        self._write_final_files()
+        return "finished"
+
+    def _stopped(self, result: RunResult, position: int) -> str:
+        if position:
+            self._checkpoint(f"step-{self.global_step:07d}.pt", position)
+        result.reason = "stopped on request"
+        self.events.emit(
+            "stopped", epoch=self.epoch, step=self.global_step, checkpoint=self.latest_checkpoint
+        )
+        return "stopped"
+
+    def _flush(self, pending: list[torch.Tensor], first_step: int) -> list[float]:
+        """Read the pending step losses in one transfer, check them, emit one event per step."""
+        if not pending:
+            return []
+        values = torch.stack(pending).float().tolist()
+        if self.dist.world > 1:
+            values = self.dist.mean(values, self.placement.device)
+        lr = self._lr()
+        per_epoch = self.train_feed.steps()
+        for i, value in enumerate(values):
+            step = first_step + i
+            if not math.isfinite(value):
+                epoch = (step - 1) // per_epoch + 1
+                in_epoch = (step - 1) % per_epoch + 1
+                raise RunFailed(
+                    "non_finite_loss",
+                    f"non-finite loss at epoch {epoch} step {in_epoch} "
+                    f"(global step {step}): {value}",
+                )
+            self.events.emit("step", epoch=self.epoch + 1, step=step, loss=value, lr=lr)
+        return values
+
+    def _lr(self) -> float:
+        lr = self.plan.optimizer.param_groups[0]["lr"]
+        return float(lr.item() if isinstance(lr, torch.Tensor) else lr)
+
+    @torch.inference_mode()
+    def _validate(self) -> dict[str, float]:
+        if self.n_val == 0:
+            return {}
+        model = self.plan.model
+        model.eval()
+        for _, m in self.metric_terms:
+            m.reset()
+        total = torch.zeros((), dtype=torch.float64, device=self.placement.device)
+        count = 0
+        parts_sum: dict[str, torch.Tensor] = {}
+        for xb, yb in self.val_feed.epoch(torch.arange(self.n_val)):
+            batch = {"x": xb, "y": yb}
+            with self.step_ctx.autocast():
+                outputs = self.plan.forward(batch)
+                loss, parts = self.plan.compute_loss(outputs, batch)
+            n = xb.shape[0]
+            total += loss.double() * n
+            count += n
+            for name, value in parts.items():
+                parts_sum[name] = parts_sum.get(name, 0) + value.double() * n
+            for index, metric in self.metric_terms:
+                term = self.plan.losses[index]
+                pred = next(outputs[ref] for kind, ref in term.sources if kind == "output")
+                metric.update(pred.float(), yb)
+        out = {"val_loss": float(total) / count}
+        if len(parts_sum) > 1:
+            for name, value in parts_sum.items():
+                out[f"val_loss/{name}"] = float(value) / count
+        for _, metric in self.metric_terms:
+            out.update({f"val_{k}": v for k, v in metric.compute().items()})
+        return out
+
+    def _end_epoch(self, losses: list[float], train_time: float) -> dict:
+        val = self._validate()
+        device = self.placement.device
+        if device.type == "cuda":
+            peak = torch.cuda.max_memory_allocated(device) / 2**20
+        else:
+            peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        record = {
+            "epoch": self.epoch,
+            "train_loss": sum(losses) / len(losses) if losses else float("nan"),
+            **val,
+            "lr": self._lr(),
+            "samples_per_s": self.n_train / train_time if train_time > 0 else 0.0,
+            "epoch_time": train_time,
+            "peak_memory_mb": peak,
+            "steps": self.global_step,
+        }
+        self.history.append(record)
+        self.events.emit("epoch", **record)
+        return record
+
+    # --- files -------------------------------------------------------------------------------
+
+    def _write_static_files(self) -> None:
+        if self.out_dir is None or not self.dist.is_main:
+            return
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        (self.out_dir / "model.py").write_text(self.source)
+        (self.out_dir / "graph.json").write_text(json.dumps(self.raw_document, indent=2) + "\n")
+        preprocess = {
+            "normalizer": _jsonable(self.normalizer.state_dict()),
+            "target_scaler": _jsonable(self.target_scaler.state_dict())
+            if self.target_scaler
+            else None,
+            "class_names": self.loaded.class_names,
+            "task": self.loaded.task,
+        }
+        (self.out_dir / "preprocess.json").write_text(json.dumps(preprocess, indent=2) + "\n")
+
+    def _write_final_files(self) -> None:
+        if self.out_dir is None or not self.dist.is_main:
+            return
+        from safetensors.torch import save_file
+
+        state = {k: v.detach().cpu().contiguous() for k, v in self.plan.model.state_dict().items()}
+        save_file(state, str(self.out_dir / "model.safetensors"))
+
+
+def _jsonable(state: Mapping[str, Any]) -> dict:
+    return {k: (v.tolist() if isinstance(v, torch.Tensor) else v) for k, v in state.items()}
