@@ -193,6 +193,7 @@ _scheduler(
     Param("div_factor", "float", 25.0, "Initial LR = max_lr / div_factor.", min=1),
     Param("final_div_factor", "float", 1e4, "Final LR = initial / final_div_factor.", min=1),
     Param("three_phase", "bool", False, "Use a third annihilation phase."),
+    Param("cycle_momentum", "bool", True, "Cycle momentum (or Adam's beta1) inversely to the LR."),
     every="step",
 )
 _scheduler(

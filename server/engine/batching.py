@@ -104,6 +104,9 @@ class Feeder:
             shuffle=False,
             num_workers=self.workers,
             pin_memory=self.device.type == "cuda",
+            # its own generator: worker seeding must not draw from the global RNG that dropout
+            # uses, or the two data paths (and a resumed run) would see different masks
+            generator=torch.Generator().manual_seed(0),
         )
         for xb, yb in loader:
             yield xb.to(self.device, non_blocking=True), yb.to(self.device, non_blocking=True)

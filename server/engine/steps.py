@@ -88,6 +88,9 @@ def cuda_graph_blockers(
         reasons.append("gradient accumulation")
     if scheduler_name == "ReduceLROnPlateau":
         reasons.append("ReduceLROnPlateau sets the learning rate from the host")
+    sched = ctx.plan.scheduler
+    if getattr(sched, "cycle_momentum", False):
+        reasons.append(f"{scheduler_name} cycles momentum, which a captured step cannot follow")
     if custom_code:
         reasons.append("custom code may not be capturable")
     if not getattr(torch.optim, ctx.plan.optimizer_spec.get("type", ""), None):
@@ -101,8 +104,16 @@ class GraphedStep:
     buffers; gradients live in fixed tensors zeroed inside the graph; the optimizer is capturable
     and its learning rate is a device tensor that schedulers update in place."""
 
-    def __init__(self, ctx: StepContext, sample_x: torch.Tensor, sample_y: torch.Tensor):
+    def __init__(
+        self,
+        ctx: StepContext,
+        sample_x: torch.Tensor,
+        sample_y: torch.Tensor,
+        log: Callable[[str], None] = print,
+    ):
         self.ctx = ctx
+        self.log = log
+        self.fallback: StepFn | None = None
         self.graphs: dict[
             int, tuple[torch.cuda.CUDAGraph, torch.Tensor, torch.Tensor, torch.Tensor]
         ] = {}
@@ -159,16 +170,24 @@ class GraphedStep:
             k: {n: (t.clone() if isinstance(t, torch.Tensor) else t) for n, t in v.items()}
             for k, v in opt.state.items()
         }
-        stream = torch.cuda.Stream()
-        stream.wait_stream(torch.cuda.current_stream())
-        with torch.cuda.stream(stream):
-            for _ in range(3):
-                self._body(sx, sy)
-        torch.cuda.current_stream().wait_stream(stream)
-        graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(graph, pool=self.pool):
-            loss = self._body(sx, sy)
-        self.pool = graph.pool()
+        try:
+            stream = torch.cuda.Stream()
+            stream.wait_stream(torch.cuda.current_stream())
+            with torch.cuda.stream(stream):
+                for _ in range(3):
+                    self._body(sx, sy)
+            torch.cuda.current_stream().wait_stream(stream)
+            graph = torch.cuda.CUDAGraph()
+            with torch.cuda.graph(graph, pool=self.pool):
+                loss = self._body(sx, sy)
+            self.pool = graph.pool()
+        finally:
+            self._restore(opt, saved_params, buffers, saved_buffers, saved_state)
+        self.graphs[size] = (graph, sx, sy, loss)
+
+    def _restore(self, opt, saved_params, buffers, saved_buffers, saved_state) -> None:
+        """Undo the warm-up steps: parameters, buffers and optimizer state as before capture."""
+        torch.cuda.synchronize()
         with torch.no_grad():
             for p, saved in zip(self.params, saved_params, strict=True):
                 p.copy_(saved)
@@ -182,12 +201,32 @@ class GraphedStep:
                             value.zero_()
                         else:
                             value.copy_(old)
-        self.graphs[size] = (graph, sx, sy, loss)
+
+    def _give_up(self, exc: Exception) -> None:
+        """Capture failed: drop every graph (they share gradient tensors with eager steps) and
+        train eagerly from here on, with plain-float learning rates again."""
+        self.graphs.clear()
+        self.pool = None
+        for group in self.ctx.plan.optimizer.param_groups:
+            if isinstance(group["lr"], torch.Tensor):
+                group["lr"] = float(group["lr"].item())
+            if "capturable" in group:
+                group["capturable"] = False
+        self.ctx.plan.optimizer.zero_grad(set_to_none=True)
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        self.log(f"whole-step CUDA graph capture failed ({reason}); training eagerly")
+        self.fallback = eager_step(self.ctx)
 
     def __call__(self, x: torch.Tensor, y: torch.Tensor, boundary: bool) -> torch.Tensor:
+        if self.fallback is not None:
+            return self.fallback(x, y, boundary)
         size = x.shape[0]
         if size not in self.graphs:
-            self._capture(size)
+            try:
+                self._capture(size)
+            except Exception as exc:  # unsupported op, host sync in the step, ...
+                self._give_up(exc)
+                return self.fallback(x, y, boundary)
         graph, sx, sy, loss = self.graphs[size]
         sx.copy_(x, non_blocking=True)
         sy.copy_(y, non_blocking=True)

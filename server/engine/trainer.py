@@ -289,7 +289,9 @@ class Trainer:
             if self.dist.world > 1:
                 blockers.append("data-parallel training")
             if not blockers:
-                self.step_fn = GraphedStep(ctx, self.train_feed.x[:1], self.train_feed.y[:1])
+                self.step_fn = GraphedStep(
+                    ctx, self.train_feed.x[:1], self.train_feed.y[:1], log=self.log
+                )
                 self.step_mode = "whole-step CUDA graph"
             else:
                 self.log("whole-step CUDA graph not used: " + "; ".join(blockers))

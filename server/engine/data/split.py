@@ -1,0 +1,24 @@
+"""Train / validation split: a seeded permutation, sizes from graph_compiler's split_counts."""
+
+from __future__ import annotations
+
+import torch
+
+from graph_compiler.training import split_counts
+
+from .loaded import Loaded
+
+Pair = tuple[torch.Tensor, torch.Tensor]
+
+
+def split(loaded: Loaded, val_split: float, seed: int) -> tuple[Pair, Pair]:
+    """(x_train, y_train), (x_val, y_val). An explicit validation set (loaded.val) wins: all of
+    `loaded` trains and val_split is ignored. Otherwise the samples are permuted with
+    torch.Generator().manual_seed(seed) and the last split_counts(...)[1] of them validate."""
+    if loaded.val is not None:
+        return (loaded.x, loaded.y), loaded.val
+    n = loaded.x.shape[0]
+    n_train, _ = split_counts(n, val_split)
+    order = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
+    train, val = order[:n_train], order[n_train:]
+    return (loaded.x[train], loaded.y[train]), (loaded.x[val], loaded.y[val])

@@ -1,0 +1,265 @@
+"""The training engine on CPU: determinism, exact resume, stop, failures, events, run folder."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+import torch
+
+from server.engine.checkpoint import load_checkpoint
+from server.engine.trainer import Trainer
+from tests.helpers import chain, set_params
+
+pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
+
+
+def small_mlp(epochs: int = 4, **training) -> dict:
+    doc = chain(
+        "digits",
+        [
+            ("fc1", "Linear", {"out_features": 32}),
+            ("act", "ReLU", {}),
+            ("drop", "Dropout", {"p": 0.2}),  # uses the RNG: resume must restore it
+            ("fc2", "Linear", {"out_features": 10}),
+        ],
+        scheduler="StepLR",
+        scheduler_params={"step_size": 2, "gamma": 0.5},
+    )
+    return set_params(doc, "train", epochs=epochs, batch_size=128, seed=3, **training)
+
+
+def collect(trainer: Trainer) -> list:
+    seen: list = []
+    trainer.events.subscribe(seen.append)
+    return seen
+
+
+def weights(path: Path) -> dict[str, torch.Tensor]:
+    return load_checkpoint(path)["model"]
+
+
+def test_deterministic_on_cpu():
+    losses = []
+    for _ in range(2):
+        t = Trainer(small_mlp(epochs=2))
+        events = collect(t)
+        assert t.run().status == "finished"
+        losses.append([e.data["loss"] for e in events if e.type == "step"])
+    assert losses[0] == losses[1] and len(losses[0]) == 2 * 12
+
+
+def test_events_are_ordered_typed_and_complete():
+    t = Trainer(small_mlp(epochs=2))
+    events = collect(t)
+    result = t.run()
+    assert result.status == "finished"
+    seqs = [e.seq for e in events]
+    assert seqs == list(range(1, len(events) + 1))
+    assert events[0].type == "run_started" and events[-1].type == "finished"
+    assert {e.run_id for e in events} == {t.run_id}
+    assert all(e.time > 0 for e in events)
+    epochs = [e.data for e in events if e.type == "epoch"]
+    assert [r["epoch"] for r in epochs] == [1, 2]
+    for r in epochs:
+        for key in (
+            "train_loss",
+            "val_loss",
+            "val_accuracy",
+            "val_top5",
+            "lr",
+            "samples_per_s",
+            "epoch_time",
+            "peak_memory_mb",
+        ):
+            assert key in r, key
+    started = events[0].data
+    assert started["device"] == "cpu" and "no CUDA" in started["device_reason"]
+
+
+def test_stop_at_epoch_then_resume_gives_identical_weights(tmp_path):
+    full = Trainer(small_mlp(), out_dir=tmp_path / "full")
+    assert full.run().status == "finished"
+    part = Trainer(small_mlp(), out_dir=tmp_path / "part", stop_at_epoch=2)
+    first = part.run()
+    assert first.status == "stopped" and first.epochs_done == 2
+    rest = Trainer(small_mlp(), out_dir=tmp_path / "part", resume=first.checkpoint)
+    second = rest.run()
+    assert second.status == "finished" and second.epochs_done == 4
+    a = weights(tmp_path / "full" / "checkpoints" / "epoch-0004.pt")
+    b = weights(tmp_path / "part" / "checkpoints" / "epoch-0004.pt")
+    assert a.keys() == b.keys()
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+    assert [h["train_loss"] for h in second.history] == [h["train_loss"] for h in full.history]
+
+
+def test_stop_mid_epoch_is_honoured_within_one_step_and_resumes_exactly(tmp_path):
+    full = Trainer(small_mlp(epochs=2), out_dir=tmp_path / "full")
+    full_events = collect(full)
+    assert full.run().status == "finished"
+    t = Trainer(small_mlp(epochs=2), out_dir=tmp_path / "part")
+    calls = {"n": 0}
+    setup = t._setup
+
+    def setup_then_count_steps():
+        setup()
+        inner = t.step_fn
+
+        def step(x, y, boundary):  # a stop request arrives during step 17
+            calls["n"] += 1
+            if calls["n"] == 17:
+                t.request_stop()
+            return inner(x, y, boundary)
+
+        t.step_fn = step
+
+    t._setup = setup_then_count_steps
+    stopped = t.run()
+    assert stopped.status == "stopped"
+    assert calls["n"] == 17  # no step ran after the request
+    assert Path(stopped.checkpoint).name == "step-0000017.pt"
+    state = load_checkpoint(Path(stopped.checkpoint))
+    assert state["position"] == 5 and state["epoch"] == 1
+    resumed = Trainer(small_mlp(epochs=2), out_dir=tmp_path / "part", resume=stopped.checkpoint)
+    resumed_events = collect(resumed)
+    assert resumed.run().status == "finished"
+    a = weights(tmp_path / "full" / "checkpoints" / "epoch-0002.pt")
+    b = weights(tmp_path / "part" / "checkpoints" / "epoch-0002.pt")
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+    full_losses = {e.data["step"]: e.data["loss"] for e in full_events if e.type == "step"}
+    for e in resumed_events:
+        if e.type == "step":
+            assert e.data["loss"] == full_losses[e.data["step"]]
+
+
+def test_non_finite_loss_stops_the_run_and_keeps_metrics(tmp_path):
+    doc = small_mlp(epochs=3)
+    loss = next(n for n in doc["nodes"] if n["id"] == "loss")
+    loss["type"] = "CustomLoss"  # NaN on the 7th call, an ordinary cross-entropy otherwise
+    loss["params"] = {
+        "code": "self.calls = getattr(self, 'calls', 0) + 1\n"
+        "scale = float('nan') if self.calls == 7 else 1.0\n"
+        "return F.cross_entropy(input, target) * scale"
+    }
+    t = Trainer(doc, out_dir=tmp_path, allow_custom_code=True, flush_steps=4)
+    events = collect(t)
+    result = t.run()
+    assert result.status == "failed"
+    failed = events[-1]
+    assert failed.type == "failed" and failed.data["code"] == "non_finite_loss"
+    assert failed.data["reason"].startswith("non-finite loss at epoch 1 step 7")
+    steps = [e.data["loss"] for e in events if e.type == "step"]
+    assert len(steps) == 6 and all(math.isfinite(v) for v in steps)  # the good steps are kept
+
+
+def test_bad_device_and_bad_override_fail_clearly():
+    t = Trainer(small_mlp(), overrides={"device": "cuda:3"})
+    events = collect(t)
+    result = t.run()
+    if torch.cuda.device_count() > 3:
+        pytest.skip("this machine has 4+ GPUs")
+    assert result.status == "failed"
+    assert events[-1].data["code"] == "device_error"
+    assert "cuda:3" in events[-1].data["reason"]
+    t = Trainer(small_mlp(), overrides={"learning_rate": 1})
+    assert t.run().status == "failed"
+
+
+def test_invalid_graph_fails_with_the_validation_message():
+    doc = small_mlp()
+    set_params(doc, "fc2", out_features=0)
+    t = Trainer(doc)
+    events = collect(t)
+    assert t.run().status == "failed"
+    assert events[-1].data["code"] == "invalid_graph"
+    assert "fc2" in events[-1].data["reason"]
+
+
+def test_slow_consumer_does_not_block_the_engine():
+    import time
+
+    t = Trainer(small_mlp(epochs=1))
+    got = []
+
+    def slow(event):
+        time.sleep(0.02)
+        got.append(event)
+
+    t.events.subscribe(slow)
+    start = time.perf_counter()
+    result = t.run()  # close() at the end waits for delivery; the loop itself did not
+    assert result.status == "finished"
+    assert got[-1].type == "finished"
+    assert time.perf_counter() - start > 0.02 * len(got) * 0.9
+
+
+def test_run_folder_and_checkpoint_contents(tmp_path):
+    from server.cli import main
+
+    graph = tmp_path / "g.json"
+    graph.write_text(json.dumps(small_mlp(epochs=2)))
+    out = tmp_path / "run"
+    assert main(["train", str(graph), "--out", str(out), "--quiet"]) == 0
+    for name in (
+        "model.py",
+        "graph.json",
+        "metrics.jsonl",
+        "events.jsonl",
+        "model.safetensors",
+        "preprocess.json",
+        "checkpoints/epoch-0002.pt",
+    ):
+        assert (out / name).exists(), name
+    metrics = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [m["epoch"] for m in metrics] == [1, 2]
+    events = [json.loads(line) for line in (out / "events.jsonl").read_text().splitlines()]
+    assert events[-1]["type"] == "finished"
+    state = torch.load(out / "checkpoints" / "epoch-0002.pt", weights_only=True)
+    for key in ("model", "optimizer", "scheduler", "rng", "epoch", "step", "order"):
+        assert key in state
+    from safetensors.torch import load_file
+
+    saved = load_file(str(out / "model.safetensors"))
+    for key, value in state["model"].items():
+        assert torch.equal(saved[key], value)
+    # --resume from the CLI continues to more epochs
+    assert (
+        main(
+            [
+                "train",
+                str(graph),
+                "--out",
+                str(out),
+                "--quiet",
+                "--epochs",
+                "3",
+                "--resume",
+                str(out / "checkpoints" / "epoch-0002.pt"),
+            ]
+        )
+        == 0
+    )
+    metrics = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert metrics[-1]["epoch"] == 3
+
+
+def test_grad_accumulation_and_clipping_run():
+    t = Trainer(small_mlp(epochs=1, grad_accumulation=2, grad_clip=1.0))
+    result = t.run()
+    assert result.status == "finished"
+    assert result.steps_done == 12
+
+
+def test_dataloader_path_matches_the_resident_path():
+    fast = Trainer(small_mlp(epochs=1))
+    slow = Trainer(small_mlp(epochs=1), overrides={"fast_path": False})
+    fe, se = collect(fast), collect(slow)
+    assert fast.run().status == "finished" and slow.run().status == "finished"
+    assert slow.train_feed.mode.startswith("dataloader")
+    f = [e.data["loss"] for e in fe if e.type == "step"]
+    s = [e.data["loss"] for e in se if e.type == "step"]
+    assert f == pytest.approx(s, rel=1e-6)
