@@ -119,13 +119,19 @@ class GraphedStep:
         ] = {}
         self.pool = None
         self.sample = (sample_x, sample_y)
-        opt = ctx.plan.optimizer
-        for group in opt.param_groups:
+        self.params = [p for g in ctx.plan.optimizer.param_groups for p in g["params"]]
+
+    def _make_capturable(self) -> None:
+        # at capture time, not before: a resumed run loads plain-float param groups first
+        for group in self.ctx.plan.optimizer.param_groups:
             if "capturable" in group:
                 group["capturable"] = True
             if not isinstance(group["lr"], torch.Tensor):
-                group["lr"] = torch.tensor(float(group["lr"]), device=ctx.placement.device)
-        self.params = [p for g in opt.param_groups for p in g["params"]]
+                group["lr"] = torch.tensor(float(group["lr"]), device=self.ctx.placement.device)
+        for state in self.ctx.plan.optimizer.state.values():  # capturable steps live on the GPU
+            for name, value in state.items():
+                if isinstance(value, torch.Tensor) and value.device != self.ctx.placement.device:
+                    state[name] = value.to(self.ctx.placement.device)
 
     def _body(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         opt = self.ctx.plan.optimizer
@@ -161,6 +167,7 @@ class GraphedStep:
         sx.copy_(self.sample[0][:1].expand_as(sx))
         sy.copy_(self.sample[1][:1].expand_as(sy))
         opt = self.ctx.plan.optimizer
+        self._make_capturable()
         # warm up on a side stream: allocates gradients and optimizer state outside the graph;
         # the optimizer state is saved and restored so warm-up steps leave no trace
         saved_params = [p.detach().clone() for p in self.params]

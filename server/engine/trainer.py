@@ -367,9 +367,15 @@ class Trainer:
         if self.out_dir is None or not self.dist.is_main:
             return None
         plan = self.plan
+        optimizer = plan.optimizer.state_dict()
+        for group in optimizer["param_groups"]:  # a CUDA-graph run keeps lr as a device tensor
+            if isinstance(group.get("lr"), torch.Tensor):
+                group["lr"] = float(group["lr"].item())
+            if group.get("capturable"):
+                group["capturable"] = False
         state = {
             "model": plan.model.state_dict(),
-            "optimizer": plan.optimizer.state_dict(),
+            "optimizer": optimizer,
             "scheduler": plan.scheduler.state_dict() if plan.scheduler is not None else None,
             "scaler": self.scaler.state_dict() if self.scaler is not None else None,
             "rng": rng_state(self.placement.device),
