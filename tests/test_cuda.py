@@ -64,9 +64,18 @@ def test_cuda_graph_follows_a_per_step_scheduler():
     )
 
 
+def test_losses_read_from_the_device_ring_in_order_when_it_wraps():
+    g, _, graph_losses = run(mlp(), cuda_graphs="on", flush_steps=7)  # a ring of 7 slots
+    _, _, eager_losses = run(mlp(), cuda_graphs="off")
+    assert g.step_mode == "whole-step CUDA graph"
+    torch.testing.assert_close(
+        torch.tensor(graph_losses), torch.tensor(eager_losses), rtol=1e-4, atol=1e-5
+    )
+
+
 def test_bf16_and_fp16_train_on_cuda():
     for precision in ("bf16", "fp16"):
-        t, result, _ = run(mlp(precision=precision))
+        t, result, _ = run(set_params(mlp(precision=precision), "train", epochs=8))
         assert result.history[-1]["val_accuracy"] > 0.85
         assert t.placement.precision == precision
     assert t.step_mode.startswith("eager")  # fp16's GradScaler keeps the eager step

@@ -87,6 +87,12 @@ class Feeder:
     def mode(self) -> str:
         return "resident" if self.resident else f"dataloader({self.workers} workers)"
 
+    def epoch_indices(self, order: torch.Tensor, skip: int = 0) -> Iterator[torch.Tensor]:
+        """Resident data only: each batch's indices on the device (the step gathers them)."""
+        order_dev = order.to(self.device, non_blocking=True)
+        for start, end in batch_slices(self.n, self.batch_size)[skip:]:
+            yield shard(order_dev[start:end], self.rank, self.world)
+
     def epoch(
         self, order: torch.Tensor, skip: int = 0
     ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:

@@ -11,7 +11,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 EventType = Literal[
@@ -29,11 +29,19 @@ class Event:
     data: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        # not dataclasses.asdict: it deep-copies `data`, which costs more than the event
+        return {
+            "type": self.type,
+            "run_id": self.run_id,
+            "seq": self.seq,
+            "time": self.time,
+            "data": self.data,
+        }
 
 
 Subscriber = Callable[[Event], None]
 _CLOSE = object()
+DISPATCH_INTERVAL = 0.005  # seconds between deliveries
 
 
 class EventBus:
@@ -74,12 +82,21 @@ class EventBus:
             self._thread = None
 
     def _dispatch(self) -> None:
+        # wake up at most every few milliseconds and hand over everything queued since: the
+        # training thread is not interrupted for each of thousands of step events a second
         while True:
-            item = self._queue.get()
-            if item is _CLOSE:
-                return
-            for callback in list(self._subscribers):
+            batch = [self._queue.get()]
+            while True:
                 try:
-                    callback(item)
-                except Exception as exc:  # a broken consumer must not take the run down
-                    self.errors.append(f"{getattr(callback, '__name__', callback)}: {exc}")
+                    batch.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            for item in batch:
+                if item is _CLOSE:
+                    return
+                for callback in list(self._subscribers):
+                    try:
+                        callback(item)
+                    except Exception as exc:  # a broken consumer must not take the run down
+                        self.errors.append(f"{getattr(callback, '__name__', callback)}: {exc}")
+            time.sleep(DISPATCH_INTERVAL)

@@ -110,10 +110,17 @@ class GraphedStep:
         sample_x: torch.Tensor,
         sample_y: torch.Tensor,
         log: Callable[[str], None] = print,
+        capacity: int = 256,
     ):
         self.ctx = ctx
         self.log = log
         self.fallback: StepFn | None = None
+        # each replay writes its loss into this ring on the device: no extra kernel launch
+        # per step, and one transfer reads many steps at once (drain)
+        device = ctx.placement.device
+        self.losses = torch.zeros(capacity, dtype=torch.float32, device=device)
+        self.slot = torch.zeros(1, dtype=torch.long, device=device)
+        self.recorded = 0
         self.graphs: dict[
             int, tuple[torch.cuda.CUDAGraph, torch.Tensor, torch.Tensor, torch.Tensor]
         ] = {}
@@ -151,7 +158,10 @@ class GraphedStep:
         if self.ctx.grad_clip:
             torch.nn.utils.clip_grad_norm_(self.params, self.ctx.grad_clip, foreach=True)
         opt.step()
-        return total.detach()
+        loss = total.detach()
+        self.losses.index_copy_(0, self.slot, loss.float().view(1))
+        self.slot.add_(1).remainder_(self.losses.numel())
+        return loss
 
     def _capture(self, size: int) -> None:
         sx = torch.empty(
@@ -190,6 +200,7 @@ class GraphedStep:
             self.pool = graph.pool()
         finally:
             self._restore(opt, saved_params, buffers, saved_buffers, saved_state)
+            self.slot.fill_(self.recorded % self.losses.numel())  # warm-up wrote nothing real
         self.graphs[size] = (graph, sx, sy, loss)
 
     def _restore(self, opt, saved_params, buffers, saved_buffers, saved_state) -> None:
@@ -224,18 +235,50 @@ class GraphedStep:
         self.log(f"whole-step CUDA graph capture failed ({reason}); training eagerly")
         self.fallback = eager_step(self.ctx)
 
-    def __call__(self, x: torch.Tensor, y: torch.Tensor, boundary: bool) -> torch.Tensor:
-        if self.fallback is not None:
-            return self.fallback(x, y, boundary)
-        size = x.shape[0]
-        if size not in self.graphs:
+    def _ready(self, size: int) -> bool:
+        if self.fallback is None and size not in self.graphs:
             try:
                 self._capture(size)
             except Exception as exc:  # unsupported op, host sync in the step, ...
                 self._give_up(exc)
-                return self.fallback(x, y, boundary)
-        graph, sx, sy, loss = self.graphs[size]
+        return self.fallback is None
+
+    def __call__(self, x: torch.Tensor, y: torch.Tensor, boundary: bool) -> torch.Tensor | None:
+        """Returns None: the loss went into the device ring (read it with drain())."""
+        if not self._ready(x.shape[0]):
+            return self.fallback(x, y, boundary)
+        graph, sx, sy, _ = self.graphs[x.shape[0]]
         sx.copy_(x, non_blocking=True)
         sy.copy_(y, non_blocking=True)
         graph.replay()
-        return loss.clone()
+        self.recorded += 1
+        return None
+
+    def from_indices(
+        self, x_all: torch.Tensor, y_all: torch.Tensor, idx: torch.Tensor, boundary: bool
+    ) -> torch.Tensor | None:
+        """Gather the batch straight into the graph's input buffers (resident data)."""
+        if not self._ready(idx.shape[0]):
+            return self.fallback(x_all.index_select(0, idx), y_all.index_select(0, idx), boundary)
+        graph, sx, sy, _ = self.graphs[idx.shape[0]]
+        torch.index_select(x_all, 0, idx, out=sx)
+        torch.index_select(y_all, 0, idx, out=sy)
+        graph.replay()
+        self.recorded += 1
+        return None
+
+    def drain(self) -> list[float]:
+        """The losses of the replays since the last drain, in order (one transfer)."""
+        n, size = self.recorded, self.losses.numel()
+        if n == 0:
+            return []
+        if n > size:
+            raise RuntimeError(f"{n} steps recorded between reads; the ring holds {size}")
+        end = int(self.slot.item()) or size
+        start = end - n
+        if start >= 0:
+            values = self.losses[start:end].tolist()
+        else:
+            values = torch.cat([self.losses[start:], self.losses[:end]]).tolist()
+        self.recorded = 0
+        return values

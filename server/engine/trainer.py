@@ -290,7 +290,11 @@ class Trainer:
                 blockers.append("data-parallel training")
             if not blockers:
                 self.step_fn = GraphedStep(
-                    ctx, self.train_feed.x[:1], self.train_feed.y[:1], log=self.log
+                    ctx,
+                    self.train_feed.x[:1],
+                    self.train_feed.y[:1],
+                    log=self.log,
+                    capacity=self.flush_steps,
                 )
                 self.step_mode = "whole-step CUDA graph"
             else:
@@ -433,16 +437,24 @@ class Trainer:
             last_flush = time.perf_counter()
             epoch_losses: list[float] = []
             position = skip
-            for xb, yb in self.train_feed.epoch(order, skip):
+            step_fn, feed = self.step_fn, self.train_feed
+            by_index = feed.resident and hasattr(step_fn, "from_indices")
+            batches_iter = feed.epoch_indices(order, skip) if by_index else feed.epoch(order, skip)
+            for item in batches_iter:
                 position += 1
                 boundary = position % accumulation == 0 or position == batches
-                loss = self.step_fn(xb, yb, boundary)
+                if by_index:
+                    loss = step_fn.from_indices(feed.x, feed.y, item, boundary)
+                else:
+                    loss = step_fn(*item, boundary)
                 self.global_step += 1
-                pending.append(loss)
+                if loss is not None:  # None: a CUDA-graph step recorded it on the device
+                    pending.append(loss)
                 if boundary and interval == "step" and plan.scheduler is not None:
                     plan.scheduler.step()
                 now = time.perf_counter()
-                if len(pending) >= self.flush_steps or now - last_flush >= self.flush_seconds:
+                unread = self.global_step - pending_first + 1
+                if unread >= self.flush_steps or now - last_flush >= self.flush_seconds:
                     epoch_losses += self._flush(pending, pending_first)
                     pending, pending_first, last_flush = [], self.global_step + 1, now
                 if self._stop.is_set() and boundary and position < batches:
@@ -484,9 +496,12 @@ class Trainer:
 
     def _flush(self, pending: list[torch.Tensor], first_step: int) -> list[float]:
         """Read the pending step losses in one transfer, check them, emit one event per step."""
-        if not pending:
+        drain = getattr(self.step_fn, "drain", None)
+        values = drain() if drain is not None else []  # CUDA-graph steps record on the device
+        if pending:
+            values += torch.stack(pending).float().tolist()
+        if not values:
             return []
-        values = torch.stack(pending).float().tolist()
         if self.dist.world > 1:
             values = self.dist.mean(values, self.placement.device)
         lr = self._lr()
