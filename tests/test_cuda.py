@@ -64,8 +64,8 @@ def test_cuda_graph_follows_a_per_step_scheduler():
     )
 
 
-def test_losses_read_from_the_device_ring_in_order_when_it_wraps():
-    g, _, graph_losses = run(mlp(), cuda_graphs="on", flush_steps=7)  # a ring of 7 slots
+def test_losses_read_from_the_device_buffer_in_order_when_it_refills():
+    g, _, graph_losses = run(mlp(), cuda_graphs="on", flush_steps=7)  # a buffer of 7 slots
     _, _, eager_losses = run(mlp(), cuda_graphs="off")
     assert g.step_mode == "whole-step CUDA graph"
     torch.testing.assert_close(

@@ -115,10 +115,10 @@ class GraphedStep:
         self.ctx = ctx
         self.log = log
         self.fallback: StepFn | None = None
-        # each replay writes its loss into this ring on the device: no extra kernel launch
-        # per step, and one transfer reads many steps at once (drain)
+        # each replay writes its loss into this device buffer: no extra kernel launch per
+        # step, and one transfer reads many steps at once (drain); one spare slot for safety
         device = ctx.placement.device
-        self.losses = torch.zeros(capacity, dtype=torch.float32, device=device)
+        self.losses = torch.zeros(capacity + 1, dtype=torch.float32, device=device)
         self.slot = torch.zeros(1, dtype=torch.long, device=device)
         self.recorded = 0
         self.graphs: dict[
@@ -160,7 +160,7 @@ class GraphedStep:
         opt.step()
         loss = total.detach()
         self.losses.index_copy_(0, self.slot, loss.float().view(1))
-        self.slot.add_(1).remainder_(self.losses.numel())
+        self.slot.add_(1)  # drain() resets it; the trainer drains before the ring is full
         return loss
 
     def _capture(self, size: int) -> None:
@@ -181,6 +181,7 @@ class GraphedStep:
         # warm up on a side stream: allocates gradients and optimizer state outside the graph;
         # the optimizer state is saved and restored so warm-up steps leave no trace
         saved_params = [p.detach().clone() for p in self.params]
+        saved_slot = self.slot.clone()
         buffers = list(self.ctx.plan.model.buffers())  # BatchNorm running statistics
         saved_buffers = [b.clone() for b in buffers]
         saved_state = {
@@ -200,7 +201,7 @@ class GraphedStep:
             self.pool = graph.pool()
         finally:
             self._restore(opt, saved_params, buffers, saved_buffers, saved_state)
-            self.slot.fill_(self.recorded % self.losses.numel())  # warm-up wrote nothing real
+            self.slot.copy_(saved_slot)  # warm-up losses are not steps
         self.graphs[size] = (graph, sx, sy, loss)
 
     def _restore(self, opt, saved_params, buffers, saved_buffers, saved_state) -> None:
@@ -244,7 +245,7 @@ class GraphedStep:
         return self.fallback is None
 
     def __call__(self, x: torch.Tensor, y: torch.Tensor, boundary: bool) -> torch.Tensor | None:
-        """Returns None: the loss went into the device ring (read it with drain())."""
+        """Returns None: the loss went into the device buffer (read it with drain())."""
         if not self._ready(x.shape[0]):
             return self.fallback(x, y, boundary)
         graph, sx, sy, _ = self.graphs[x.shape[0]]
@@ -273,12 +274,8 @@ class GraphedStep:
         if n == 0:
             return []
         if n > size:
-            raise RuntimeError(f"{n} steps recorded between reads; the ring holds {size}")
-        end = int(self.slot.item()) or size
-        start = end - n
-        if start >= 0:
-            values = self.losses[start:end].tolist()
-        else:
-            values = torch.cat([self.losses[start:], self.losses[:end]]).tolist()
+            raise RuntimeError(f"{n} steps recorded between reads; the buffer holds {size}")
+        values = self.losses[:n].tolist()
+        self.slot.zero_()
         self.recorded = 0
         return values
