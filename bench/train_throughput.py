@@ -34,6 +34,7 @@ from torch.utils.data import DataLoader, Dataset
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from server.engine.cli import RunFolderWriter
 from server.engine.trainer import Trainer
 
 
@@ -206,10 +207,13 @@ def engine(
     epochs = 1 + max(1, -(-3000 // steps)) if dev.type == "cuda" else 2
     doc = graph(arch, n, batch, epochs=epochs, **training)
     trainer = Trainer(doc)
-    if consumer:
-        sink = open(Path(tempfile.gettempdir()) / "torchloom-bench-events.jsonl", "w")  # noqa: SIM115
-        trainer.events.subscribe(lambda e: sink.write(json.dumps(e.to_dict()) + "\n"))
+    if consumer:  # the CLI's run-folder writer: every event to events.jsonl
+        folder = Path(tempfile.mkdtemp(prefix="torchloom-bench-"))
+        writer = RunFolderWriter(folder)
+        trainer.events.subscribe(writer)
     result = trainer.run()
+    if consumer:
+        writer.close()
     if result.status != "finished":
         raise SystemExit(f"engine run failed: {result.reason}")
     mode = getattr(trainer, "step_mode", "?")

@@ -151,18 +151,21 @@ def cmd_train(args) -> int:
 class RunFolderWriter:
     """Persists the stream: every event to events.jsonl, epochs to metrics.jsonl."""
 
+    batched = True  # gets every event delivered in one wake-up as one list
+
     def __init__(self, out: Path):
         self.events: IO = open(out / "events.jsonl", "a", encoding="utf-8")  # noqa: SIM115
         self.metrics: IO = open(out / "metrics.jsonl", "a", encoding="utf-8")  # noqa: SIM115
         self.__name__ = "run folder"
 
-    def __call__(self, event: Event) -> None:
-        line = json.dumps(event.to_dict(), default=str)
-        self.events.write(line + "\n")
-        if event.type == "epoch":
-            self.metrics.write(json.dumps(event.data) + "\n")
+    def __call__(self, events: list[Event]) -> None:
+        encode = json.JSONEncoder(default=str).encode
+        self.events.write("".join(encode(e.to_dict()) + "\n" for e in events))
+        epochs = [e.data for e in events if e.type == "epoch"]
+        if epochs:
+            self.metrics.write("".join(json.dumps(d) + "\n" for d in epochs))
             self.metrics.flush()
-        if event.type in ("epoch", "checkpoint", "finished", "failed", "stopped"):
+        if any(e.type in ("epoch", "checkpoint", "finished", "failed", "stopped") for e in events):
             self.events.flush()
 
     def close(self) -> None:

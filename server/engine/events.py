@@ -91,12 +91,17 @@ class EventBus:
                     batch.append(self._queue.get_nowait())
                 except queue.Empty:
                     break
-            for item in batch:
-                if item is _CLOSE:
-                    return
-                for callback in list(self._subscribers):
-                    try:
-                        callback(item)
-                    except Exception as exc:  # a broken consumer must not take the run down
-                        self.errors.append(f"{getattr(callback, '__name__', callback)}: {exc}")
+            closing = batch[-1] is _CLOSE
+            events = batch[:-1] if closing else batch
+            for callback in list(self._subscribers):
+                try:
+                    if getattr(callback, "batched", False):  # takes a list: one call per wake-up
+                        callback(events)
+                    else:
+                        for event in events:
+                            callback(event)
+                except Exception as exc:  # a broken consumer must not take the run down
+                    self.errors.append(f"{getattr(callback, '__name__', callback)}: {exc}")
+            if closing:
+                return
             time.sleep(DISPATCH_INTERVAL)

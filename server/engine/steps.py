@@ -129,11 +129,14 @@ class GraphedStep:
         self.params = [p for g in ctx.plan.optimizer.param_groups for p in g["params"]]
 
     def _make_capturable(self) -> None:
-        # at capture time, not before: a resumed run loads plain-float param groups first
+        # at capture time, not before: a resumed run loads plain-float param groups first.
+        # The learning rate becomes a device tensor only when a scheduler will change it: a
+        # float is baked into the graph as a constant, which saves kernels on every step.
+        changes_lr = self.ctx.plan.scheduler is not None
         for group in self.ctx.plan.optimizer.param_groups:
             if "capturable" in group:
                 group["capturable"] = True
-            if not isinstance(group["lr"], torch.Tensor):
+            if changes_lr and not isinstance(group["lr"], torch.Tensor):
                 group["lr"] = torch.tensor(float(group["lr"]), device=self.ctx.placement.device)
         for state in self.ctx.plan.optimizer.state.values():  # capturable steps live on the GPU
             for name, value in state.items():
