@@ -204,7 +204,8 @@ def engine(
     # time at least ~3000 steps after the first epoch (warm-up, graph capture), like the
     # hand-written loops' timed windows
     steps = -(-n // batch)
-    epochs = 1 + max(1, -(-3000 // steps)) if dev.type == "cuda" else 2
+    min_steps = 3000 if dev.type == "cuda" else 60
+    epochs = 1 + max(1, -(-min_steps // steps))
     doc = graph(arch, n, batch, epochs=epochs, **training)
     trainer = Trainer(doc)
     if consumer:  # the CLI's run-folder writer: every event to events.jsonl
