@@ -263,3 +263,70 @@ def test_dataloader_path_matches_the_resident_path():
     f = [e.data["loss"] for e in fe if e.type == "step"]
     s = [e.data["loss"] for e in se if e.type == "step"]
     assert f == pytest.approx(s, rel=1e-6)
+
+
+def test_out_of_memory_is_reported_with_the_batch_size():
+    doc = small_mlp(epochs=1)
+    # a layer that runs out of memory in training (but not on the meta device that shape
+    # inference uses)
+    code = (
+        "if x.device.type != 'meta':\n"
+        "    raise torch.cuda.OutOfMemoryError('CUDA out of memory. Tried to allocate 2 GiB')\n"
+        "return x"
+    )
+    doc["nodes"].append(
+        {"id": "boom", "type": "CustomLayer", "params": {"code": code, "parameters": []}}
+    )
+    for e in doc["edges"]:  # fc2 → boom → loss
+        if e["source"] == "fc2":
+            e["source"] = "boom"
+    doc["edges"].append(
+        {"source": "fc2", "source_port": "out", "target": "boom", "target_port": "x"}
+    )
+    t = Trainer(doc, allow_custom_code=True)
+    events = collect(t)
+    assert t.run().status == "failed"
+    failed = events[-1]
+    assert failed.data["code"] == "out_of_memory", failed.data
+    assert "batch size 128" in failed.data["reason"]
+    assert failed.data["batch_size"] == 128
+
+
+def test_torch_compile_option_trains():
+    t = Trainer(small_mlp(epochs=1), overrides={"compile": True})
+    result = t.run()
+    assert result.status == "finished", result.reason
+    assert "torch.compile" in t.step_mode
+
+
+def test_ctrl_c_stops_the_cli_cleanly_with_a_resumable_checkpoint(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    graph = tmp_path / "g.json"
+    graph.write_text(json.dumps(small_mlp(epochs=500)))
+    out = tmp_path / "run"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "server.cli", "train", str(graph), "--out", str(out), "--quiet"],
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.time() + 120
+    metrics = out / "metrics.jsonl"
+    while time.time() < deadline and not (metrics.exists() and metrics.read_text().strip()):
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 0, stderr[-2000:]
+    events = [json.loads(line) for line in (out / "events.jsonl").read_text().splitlines()]
+    stopped = events[-1]
+    assert stopped["type"] == "stopped", stopped
+    checkpoint = Path(stopped["data"]["checkpoint"])
+    assert checkpoint.exists()
+    assert load_checkpoint(checkpoint)["epoch"] < 500
+    assert "stopped" in stdout + stderr  # the summary (stderr with --quiet)
