@@ -1,0 +1,1 @@
+"""HTTP API blueprints (JSON). Each module owns one resource."""

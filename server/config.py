@@ -1,0 +1,63 @@
+"""Server settings: one frozen object handed to create_app (no globals)."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    data_dir: Path = Path(".torchloom")
+    host: str = "127.0.0.1"
+    port: int = 5000
+    token: str | None = None  # None: generated at start; "" only with no_token on loopback
+    no_token: bool = False
+    database_url: str | None = None  # default: SQLite (WAL) in data_dir
+    redis_url: str | None = None
+    allow_custom_code: bool = False
+    cpu_slots: int = 1  # concurrent CPU runs
+    runs_per_gpu: int = 1
+    gpus: tuple[int, ...] | None = None  # None: every visible GPU
+    max_request_bytes: int = 512 * 2**20
+    max_document_bytes: int = 5 * 2**20
+    max_nodes: int = 5000
+    step_emit_rate: float = 20.0  # step events per second per run sent to browsers
+    allowed_hosts: tuple[str, ...] = ()  # extra Host names (besides loopback and the bind host)
+    trusted_origins: tuple[str, ...] = ()  # extra browser origins (e.g. the vite dev server)
+    start_runner: bool = True  # tests may build an app without the run scheduler
+    seed_examples: bool = True
+    examples_dir: Path | None = None
+    heartbeat_seconds: float = 2.0
+    worker_timeout: float = 60.0  # no heartbeat for this long: the worker is declared hung
+    extra: dict = field(default_factory=dict)
+
+    def resolved(self) -> ServerConfig:
+        """Fill in the generated token and derived defaults; validate the combination."""
+        token = self.token
+        if self.no_token:
+            if self.host not in LOOPBACK:
+                raise ValueError("--no-token is only allowed when binding to loopback")
+            token = ""
+        elif not token:
+            token = secrets.token_urlsafe(24)  # 192 bits
+        data_dir = Path(self.data_dir).resolve()
+        examples = self.examples_dir or Path(__file__).resolve().parent.parent / "examples"
+        return replace(self, token=token, data_dir=data_dir, examples_dir=examples)
+
+    @property
+    def db_url(self) -> str:
+        return self.database_url or f"sqlite:///{Path(self.data_dir) / 'torchloom.db'}"
+
+    def host_names(self) -> set[str]:
+        names = {"127.0.0.1", "localhost", "[::1]", self.host, *self.allowed_hosts}
+        return {n.lower() for n in names}
+
+    def origins(self) -> list[str]:
+        out = []
+        for name in sorted(self.host_names()):
+            out += [f"http://{name}:{self.port}", f"https://{name}:{self.port}"]
+        return out + list(self.trusted_origins)

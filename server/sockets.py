@@ -1,0 +1,55 @@
+"""Socket.IO: authenticated connects, and per-run rooms with exact replay.
+
+A client subscribes with the last sequence number it has; it receives exactly the stored
+events after it (from the database), then live ones from the room: no gaps, no duplicates
+(the client drops anything at or below the last sequence it holds, which covers the short
+overlap between the replay and the live stream).
+"""
+
+from __future__ import annotations
+
+from flask import current_app, request
+from flask_socketio import SocketIO, join_room, leave_room
+
+from .security import COOKIE, host_allowed, token_matches
+
+
+def room(run_id: str) -> str:
+    return f"run:{run_id}"
+
+
+def register(socketio: SocketIO) -> None:
+    if getattr(socketio, "_torchloom_registered", False):
+        return
+    socketio._torchloom_registered = True
+
+    @socketio.on("connect")
+    def connect(auth=None):
+        cfg = current_app.config["TORCHLOOM"]
+        if not host_allowed(request.environ.get("HTTP_HOST"), cfg):
+            return False
+        given = (auth or {}).get("token") if isinstance(auth, dict) else None
+        given = given or request.cookies.get(COOKIE)
+        return token_matches(given, cfg.token)
+
+    @socketio.on("subscribe")
+    def subscribe(message):
+        run_id = (message or {}).get("run_id")
+        after = (message or {}).get("after", 0)
+        if not isinstance(run_id, str) or not isinstance(after, int):
+            return {"ok": False, "error": "subscribe needs run_id (string) and after (integer)"}
+        services = current_app.extensions["torchloom"]
+        from .storage import runs as run_store
+
+        if run_store.get(services.db, run_id) is None:
+            return {"ok": False, "error": f"run {run_id} does not exist"}
+        join_room(room(run_id))  # join first, then replay: nothing falls between the two
+        replay = run_store.events_after(services.db, run_id, after, limit=100_000)
+        return {"ok": True, "events": replay}
+
+    @socketio.on("unsubscribe")
+    def unsubscribe(message):
+        run_id = (message or {}).get("run_id")
+        if isinstance(run_id, str):
+            leave_room(room(run_id))
+        return {"ok": True}
