@@ -5,11 +5,85 @@ from __future__ import annotations
 from graph_compiler.cli import build_parser
 
 
+def add_serve_command(sub) -> None:
+    p = sub.add_parser("serve", help="start the web app (Flask + Socket.IO)")
+    p.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=5000)
+    p.add_argument("--data-dir", default=".torchloom", help="projects, datasets, runs")
+    p.add_argument("--gpus", default=None, help="GPU indices to use, e.g. 0,1 (default: all)")
+    p.add_argument("--cpu-slots", type=int, default=1, help="CPU runs at a time")
+    p.add_argument("--database-url", default=None, help="SQLAlchemy URL (default: SQLite)")
+    p.add_argument("--redis-url", default=None, help="Socket.IO message queue for scale-out")
+    p.add_argument(
+        "--allow-custom-code",
+        action="store_true",
+        help="let CustomLayer/CustomLoss code run (in worker processes only)",
+    )
+    p.add_argument("--no-token", action="store_true", help="no token (loopback only)")
+    p.add_argument("--token", default=None, help="use this token instead of a random one")
+    p.set_defaults(func=cmd_serve)
+
+
+def cmd_serve(args) -> int:
+    import sys
+    from pathlib import Path
+
+    from .app import create_app
+    from .config import LOOPBACK, ServerConfig
+    from .extensions import socketio
+
+    gpus = tuple(int(g) for g in args.gpus.split(",")) if args.gpus else None
+    try:
+        cfg = ServerConfig(
+            data_dir=Path(args.data_dir),
+            host=args.host,
+            port=args.port,
+            token=args.token,
+            no_token=args.no_token,
+            database_url=args.database_url,
+            redis_url=args.redis_url,
+            allow_custom_code=args.allow_custom_code,
+            cpu_slots=args.cpu_slots,
+            gpus=gpus,
+        ).resolved()
+    except ValueError as exc:
+        print(f"torchloom: {exc}", file=sys.stderr)
+        return 2
+    if args.host not in LOOPBACK:
+        print(
+            f"warning: serving on {args.host}: anyone who can reach it and has the token "
+            "can train code on this machine",
+            file=sys.stderr,
+        )
+    app = create_app(cfg)
+    from graph_compiler import warmup
+
+    warmup()
+    shown = "127.0.0.1" if args.host in ("0.0.0.0", "::") else args.host
+    url = f"http://{shown}:{args.port}/"
+    print(f"torchloom is running: {url}?token={cfg.token}" if cfg.token else url, flush=True)
+    try:
+        socketio.run(
+            app,
+            host=args.host,
+            port=args.port,
+            allow_unsafe_werkzeug=True,
+            use_reloader=False,
+            log_output=False,
+        )
+    finally:
+        runner = app.extensions["torchloom"].runner
+        if runner is not None:
+            runner.shutdown()
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     from .engine.cli import add_train_command
 
     parser, sub = build_parser()
     add_train_command(sub)
+    add_serve_command(sub)
     args = parser.parse_args(argv)
     return args.func(args)
 

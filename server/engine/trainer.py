@@ -130,6 +130,7 @@ class Trainer:
         flush_seconds: float = 0.25,
         flush_steps: int = 256,
         stop_at_epoch: int | None = None,  # stop (resumably) after this many epochs: tests, CLI
+        start_seq: int = 0,  # a resumed run continues its event sequence
     ):
         self.run_id = run_id or uuid.uuid4().hex[:12]
         self.document = document
@@ -144,7 +145,7 @@ class Trainer:
         if self.dist.world > 1:  # ranks must all-reduce at the same steps: flush by count only
             self.flush_seconds = float("inf")
         self.stop_at_epoch = stop_at_epoch
-        self.events = EventBus(self.run_id)
+        self.events = EventBus(self.run_id, start_seq=start_seq)
         self._stop = threading.Event()
         self.plan: TrainingPlan | None = None
         self.history: list[dict] = []

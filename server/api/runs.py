@@ -1,0 +1,163 @@
+"""Runs: start from a project version with overrides (one click in the UI), list, get, stop,
+resume, delete; the metric history with paging."""
+
+from __future__ import annotations
+
+import shutil
+
+from flask import Blueprint, jsonify, request
+
+from graph_compiler import analyze
+from server.engine.trainer import RunFailed, prepare_document
+
+from ..errors import ApiError, not_found
+from ..storage import projects as project_store
+from ..storage import runs as store
+from ..storage.files import new_id
+from .common import config, json_body, services
+
+bp = Blueprint("runs", __name__, url_prefix="/api")
+
+
+def _runner():
+    runner = services().runner
+    if runner is None:
+        raise ApiError(503, "runner_off", "this server was started without a run scheduler")
+    return runner
+
+
+def _with_position(run: dict) -> dict:
+    runner = services().runner
+    run["queue_position"] = runner.position(run["id"]) if runner is not None else None
+    return run
+
+
+def _resolve_data(document: dict) -> dict:
+    """An uploaded dataset's id becomes the stored file's path (inside the data dir)."""
+    for node in document.get("nodes", []):
+        params = node.get("params") or {}
+        if node.get("type") == "Dataset" and params.get("source") == "file":
+            dataset_id = params.get("dataset_id")
+            if dataset_id:
+                from . import datasets
+
+                params["path"] = str(datasets.dataset_path(services(), dataset_id))
+            elif params.get("path"):
+                raise ApiError(
+                    422,
+                    "dataset_not_uploaded",
+                    f"{node.get('id')}: the server "
+                    "reads only uploaded datasets; upload the file and pick it",
+                )
+    return document
+
+
+@bp.post("/projects/<pid>/runs")
+def start(pid: str):
+    body = json_body()
+    version = body.get("version")
+    if version is not None and not isinstance(version, int):
+        raise ApiError(400, "bad_version", "version must be an integer")
+    project = project_store.get(services().db, pid, version)
+    if project is None:
+        raise not_found("project", pid if version is None else f"{pid}@{version}")
+    overrides = body.get("overrides") or {}
+    if not isinstance(overrides, dict):
+        raise ApiError(400, "bad_overrides", "overrides must be an object")
+    try:
+        document = prepare_document(project["document"], overrides)
+    except RunFailed as exc:
+        raise ApiError(400, exc.code, str(exc)) from None
+    document = _resolve_data(document)
+    analysis = analyze(document, allow_custom_code=config().allow_custom_code)
+    if not analysis.ok:
+        raise ApiError(
+            422,
+            "invalid_graph",
+            "fix the graph's errors before training",
+            [e.to_dict() for e in analysis.error_list],
+        )
+    run_id = new_id()
+    out_dir = services().data.run_dir(run_id)
+    run = store.create(
+        services().db, run_id, pid, project["document_version"], document, overrides, str(out_dir)
+    )
+    _runner().enqueue(run_id)
+    return jsonify(_with_position(run)), 201
+
+
+@bp.get("/runs")
+def list_runs():
+    project = request.args.get("project")
+    return jsonify({"runs": [_with_position(r) for r in store.list_runs(services().db, project)]})
+
+
+def _run(run_id: str) -> dict:
+    run = store.get(services().db, run_id)
+    if run is None:
+        raise not_found("run", run_id)
+    return run
+
+
+@bp.get("/runs/<run_id>")
+def get(run_id: str):
+    return jsonify(_with_position(_run(run_id)))
+
+
+@bp.post("/runs/<run_id>/stop")
+def stop(run_id: str):
+    run = _run(run_id)
+    outcome = _runner().stop(run_id)
+    if outcome == "not_active":
+        raise ApiError(409, "not_running", f"run {run_id} is {run['status']}, not running")
+    return jsonify({"run": _with_position(_run(run_id)), "outcome": outcome})
+
+
+@bp.post("/runs/<run_id>/resume")
+def resume(run_id: str):
+    run = _run(run_id)
+    if run["status"] not in ("stopped", "interrupted", "failed"):
+        raise ApiError(409, "not_resumable", f"run {run_id} is {run['status']}")
+    if not run["checkpoint"]:
+        raise ApiError(409, "no_checkpoint", f"run {run_id} has no checkpoint to resume from")
+    store.update_run(services().db, run_id, status="queued", reason=None, finished=None)
+    _runner().enqueue(run_id)
+    return jsonify(_with_position(_run(run_id)))
+
+
+@bp.delete("/runs/<run_id>")
+def delete(run_id: str):
+    run = _run(run_id)
+    if run["status"] in ("queued", "running"):
+        raise ApiError(409, "run_active", f"stop run {run_id} before deleting it")
+    folder = services().data.run_dir(run_id)
+    store.delete_run(services().db, run_id)
+    shutil.rmtree(folder, ignore_errors=True)
+    return "", 204
+
+
+def _int_arg(name: str, default: int, low: int, high: int) -> int:
+    raw = request.args.get(name, default)
+    try:
+        value = int(raw)
+    except (TypeError, ValueError):
+        raise ApiError(400, "bad_argument", f"{name} must be an integer") from None
+    return max(low, min(high, value))
+
+
+@bp.get("/runs/<run_id>/events")
+def events(run_id: str):
+    _run(run_id)
+    after = _int_arg("after", 0, 0, 2**62)
+    limit = _int_arg("limit", 1000, 1, 10000)
+    types = tuple(t for t in request.args.get("types", "").split(",") if t) or None
+    batch = store.events_after(services().db, run_id, after, limit, types)
+    next_after = batch[-1]["seq"] if len(batch) == limit else None
+    return jsonify({"events": batch, "next_after": next_after})
+
+
+@bp.get("/runs/<run_id>/metrics")
+def metrics(run_id: str):
+    _run(run_id)
+    epochs = store.events_after(services().db, run_id, 0, 100000, ("epoch",))
+    return jsonify({"epochs": [e["data"] for e in epochs]})
