@@ -19,10 +19,8 @@ def room(run_id: str) -> str:
 
 
 def register(socketio: SocketIO) -> None:
-    if getattr(socketio, "_torchloom_registered", False):
-        return
-    socketio._torchloom_registered = True
-
+    # called after every init_app: each app gets its own Socket.IO server, which needs the
+    # handlers registered on it
     @socketio.on("connect")
     def connect(auth=None):
         cfg = current_app.config["TORCHLOOM"]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, jsonify
+from flask import Blueprint, jsonify, request
 
 from graph_compiler import GraphCompileError, analyze, catalog_json, generate
 
@@ -10,6 +10,23 @@ from ..errors import ApiError
 from .common import config, document_from, json_body
 
 bp = Blueprint("graph", __name__, url_prefix="/api")
+
+
+def document_body() -> dict:
+    """json_body() for a request that carries a graph document: at most max_document_bytes,
+    refused before it is parsed when the Content-Length says so."""
+    limit = config().max_document_bytes
+    size = request.content_length
+    if size is None or size <= limit:
+        body = json_body()
+        size = len(request.get_data(cache=True))
+        if size <= limit:
+            return body
+    raise ApiError(
+        413,
+        "document_too_large",
+        f"the document is {size:,} bytes; the limit is {limit:,} bytes",
+    )
 
 
 @bp.get("/catalog")
@@ -21,13 +38,13 @@ def catalog():
 
 @bp.post("/validate")
 def validate():
-    doc = document_from(json_body())
+    doc = document_from(document_body())
     return jsonify(analyze(doc, allow_custom_code=config().allow_custom_code).to_json())
 
 
 @bp.post("/codegen")
 def codegen():
-    doc = document_from(json_body())
+    doc = document_from(document_body())
     try:
         source = generate(doc, allow_custom_code=config().allow_custom_code)
     except GraphCompileError as exc:

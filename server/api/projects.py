@@ -11,6 +11,7 @@ from ..errors import ApiError, not_found
 from ..storage import projects as store
 from ..storage.files import safe_download_name
 from .common import document_from, json_body, services
+from .graph import document_body
 
 bp = Blueprint("projects", __name__, url_prefix="/api/projects")
 
@@ -39,7 +40,7 @@ def list_projects():
 
 @bp.post("")
 def create():
-    body = json_body()
+    body = document_body()
     doc = _checked(document_from(body)) if "document" in body else _checked({})
     name = _name(body, doc.get("name") or "Untitled")
     doc["name"] = name
@@ -48,7 +49,7 @@ def create():
 
 @bp.post("/import")
 def import_document():
-    doc = _checked(document_from(json_body(), "."))
+    doc = _checked(document_from(document_body(), "."))
     return jsonify(store.create(services().db, doc.get("name") or "Imported", doc, "imported")), 201
 
 
@@ -62,7 +63,7 @@ def get(pid: str):
 
 @bp.put("/<pid>")
 def save(pid: str):
-    body = json_body()
+    body = document_body()
     doc = _checked(document_from(body))
     name = _name(body, doc.get("name") or "Untitled") if "name" in body else None
     if name:

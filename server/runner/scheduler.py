@@ -66,7 +66,8 @@ class Runner:
 
     def enqueue(self, run_id: str) -> None:
         with self.lock:
-            if run_id not in self.pending and run_id not in self.active:
+            # a resumed run may still be finishing its previous worker: it waits in the queue
+            if run_id not in self.pending:
                 self.pending.append(run_id)
         self.wake.set()
 
@@ -159,6 +160,8 @@ class Runner:
     def _launch(self) -> None:
         with self.lock:
             for run_id in list(self.pending):
+                if run_id in self.active:
+                    continue
                 run = store.internal(self.services.db, run_id)
                 if run is None or run["status"] != "queued":
                     self.pending.remove(run_id)

@@ -43,7 +43,7 @@ def get(db: Database, pid: str, version: int | None = None) -> dict | None:
         row = conn.execute(select(projects).where(projects.c.id == pid)).first()
         if row is None:
             return None
-        v = version or row.version
+        v = row.version if version is None else version
         doc = conn.execute(
             select(project_versions.c.document).where(
                 (project_versions.c.project_id == pid) & (project_versions.c.version == v)

@@ -1,0 +1,143 @@
+"""Datasets: the built-in sources, and uploaded files (upload, list, get, preview, delete).
+
+An upload is stored under a server-generated name, checked (size, zip bombs, zip-slip, image
+pixel counts, .npy headers) and read with the engine's data layer before it is recorded; the
+answer carries the Dataset node params a graph should use (`dataset_params`).
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+from flask import Blueprint, jsonify, request
+
+from graph_compiler.catalog import CATALOG
+from graph_compiler.datasets import BUILTINS, describe
+
+from ..engine.data import with_defaults
+from ..errors import ApiError, not_found
+from ..storage import datasets as store
+from .common import config, services
+
+bp = Blueprint("datasets", __name__, url_prefix="/api/datasets")
+
+# form fields read as Dataset params (the catalog checks their values)
+CHOICE_OPTIONS = ("format", "categorical", "missing", "color", "task")
+DEFAULTS = {
+    "format": "auto",
+    "target_column": "",
+    "categorical": "onehot",
+    "missing": "error",
+    "image_size": None,
+    "color": "rgb",
+    "task": "classification",
+}
+
+
+def dataset_path(services: Any, dataset_id: Any) -> Path:
+    """The stored file for a Dataset node's `dataset_id` (ApiError 404 when there is none).
+    `services` is app.extensions["torchloom"]."""
+    return store.dataset_path(services, dataset_id)
+
+
+def _unknown(dataset_id: str) -> ApiError:
+    return not_found("dataset", dataset_id[:40] if store.valid_id(dataset_id) else "(bad id)")
+
+
+def builtins() -> list[dict]:
+    out = []
+    for name, source in BUILTINS.items():
+        info = describe(with_defaults({"source": name}))
+        out.append(
+            {
+                "name": name,
+                "description": info.description or source.description,
+                "synthetic": source.synthetic,
+                "x_shape": list(info.x_shape),
+                "task": info.task,
+                "num_classes": info.num_classes,
+                "samples": info.samples,
+            }
+        )
+    return out
+
+
+def _options(form) -> dict:
+    params = {p.name: p for p in CATALOG["Dataset"].params}
+    opts = dict(DEFAULTS)
+    for key in CHOICE_OPTIONS:
+        raw = form.get(key)
+        if raw is None or raw == "":
+            continue
+        value, problem = params[key].check(raw.strip())
+        if problem is not None:
+            raise ApiError(400, "bad_option", f"{key}: {problem[1]}")
+        opts[key] = value
+    if opts["format"] == "image_folder":
+        raise ApiError(400, "bad_option", "format: image_folder reads a folder; upload a .zip")
+    target = form.get("target_column")
+    if target:
+        target = target.strip()
+        if len(target) > 200 or any(ord(ch) < 32 for ch in target):
+            raise ApiError(400, "bad_option", "target_column: at most 200 printable characters")
+        opts["target_column"] = target
+    size = (form.get("image_size") or "").strip()
+    if size:
+        parts = [p for p in re.split(r"[\s,x×]+", size) if p]
+        side = store.Limits.from_config(config()).image_side
+        if len(parts) != 2 or not all(p.isdigit() for p in parts):
+            raise ApiError(400, "bad_option", 'image_size: expected "H,W", e.g. "32,32"')
+        h, w = (int(p) for p in parts)
+        if not (1 <= h <= side and 1 <= w <= side):
+            raise ApiError(400, "bad_option", f"image_size: each side is 1 to {side}")
+        opts["image_size"] = [h, w]
+    return opts
+
+
+@bp.get("")
+def list_datasets():
+    return jsonify({"builtin": builtins(), "uploaded": store.list_all(services().db)})
+
+
+@bp.post("")
+def upload():
+    limit = config().max_request_bytes
+    if request.content_length is not None and request.content_length > limit:
+        raise ApiError(
+            413,
+            "too_large",
+            f"the upload is {request.content_length:,} bytes; the limit is {limit:,} bytes",
+        )
+    file = request.files.get("file")
+    if file is None:
+        raise ApiError(400, "missing_file", 'the form needs a "file" field with the data file')
+    options = _options(request.form)
+    created = store.store_upload(
+        services(), file.stream, file.filename, options, request.form.get("name")
+    )
+    return jsonify(created), 201
+
+
+@bp.get("/<dataset_id>")
+def get(dataset_id: str):
+    found = store.get(services().db, dataset_id)
+    if found is None:
+        raise _unknown(dataset_id)
+    return jsonify(found)
+
+
+@bp.get("/<dataset_id>/preview")
+def get_preview(dataset_id: str):
+    found = store.get_preview(services().db, dataset_id)
+    if found is None:
+        raise _unknown(dataset_id)
+    return jsonify({"id": dataset_id, "preview": found})
+
+
+@bp.delete("/<dataset_id>")
+def delete(dataset_id: str):
+    if not store.remove(services(), dataset_id):
+        raise _unknown(dataset_id)
+    return "", 204

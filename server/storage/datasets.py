@@ -1,0 +1,538 @@
+"""Uploaded datasets: stored under <data dir>/datasets with server-generated names, checked
+before the engine reads them, and recorded with their shapes, a preview and the options used to
+read them.
+
+An upload goes through, in order:
+  1. the extension whitelist (the client's file name picks the kind, never the stored name);
+  2. a per-kind size bound while it is copied to disk (nothing is kept on failure);
+  3. cheap structural checks that need no decoding: zip entry count, total expanded size and
+     per-entry compression ratio (zip bombs), entry paths (zip-slip), .npy headers against the
+     bytes present, image headers against a pixel cap and the decoded size against a bound;
+  4. the engine's own reader (server.engine.data.load_data): any DataError becomes a 422 that
+     names the user's file and the row, entry or key at fault.
+
+Limits can be changed with ServerConfig(extra={"dataset_limits": {...}}) (see `Limits`).
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import logging
+import re
+import threading
+import unicodedata
+import warnings
+import zipfile
+import zlib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import IO, Any
+
+import numpy as np
+from sqlalchemy import delete, insert, select
+
+from ..errors import ApiError
+from .db import Database, datasets, dumps, loads, now
+from .files import new_id
+
+log = logging.getLogger(__name__)
+
+MiB = 2**20
+GiB = 2**30
+
+# extension -> the formats a file of that kind may be read as
+EXTENSIONS: dict[str, tuple[str, ...]] = {
+    ".csv": ("csv",),
+    ".tsv": ("csv",),
+    ".npz": ("npz",),
+    ".npy": ("npy",),
+    ".safetensors": ("safetensors",),
+    ".zip": ("image_zip", "mnist", "cifar10"),
+}
+ID = re.compile(r"[0-9a-f]{1,32}")
+NAME_MAX = 200
+CHUNK = MiB
+
+# at most this many uploads are decoded at once (each can take memory and CPU)
+_READS = threading.BoundedSemaphore(2)
+
+
+@dataclass(frozen=True)
+class Limits:
+    upload_bytes: Mapping[str, int] = field(
+        default_factory=lambda: {
+            ".csv": 100 * MiB,  # parsed in Python: a CSV takes ~10x its size in memory
+            ".tsv": 100 * MiB,
+            ".npy": 1 * GiB,
+            ".npz": 1 * GiB,
+            ".safetensors": 1 * GiB,
+            ".zip": 1 * GiB,
+        }
+    )
+    zip_expanded_bytes: int = 2 * GiB  # sum of the entries' uncompressed sizes
+    zip_entries: int = 200_000
+    zip_ratio: float = 200.0  # uncompressed / compressed, per entry ...
+    zip_ratio_min_bytes: int = 1 * MiB  # ... for entries larger than this
+    image_pixels: int = 40_000_000  # per image (Pillow's own bomb error is at ~179 M)
+    image_side: int = 4096  # image_size option, per side
+    decoded_bytes: int = 4 * GiB  # the decoded image tensor (N × C × H × W float32)
+
+    @classmethod
+    def from_config(cls, config: Any) -> Limits:
+        given = dict((getattr(config, "extra", None) or {}).get("dataset_limits") or {})
+        base = cls()
+        known = {f.name for f in fields(cls)}
+        values: dict[str, Any] = {k: v for k, v in given.items() if k in known}
+        if "upload_bytes" in values:
+            values["upload_bytes"] = {**base.upload_bytes, **values["upload_bytes"]}
+        return cls(**{**{f.name: getattr(base, f.name) for f in fields(cls)}, **values})
+
+
+# --- names ------------------------------------------------------------------------------------
+
+
+def valid_id(dataset_id: Any) -> bool:
+    return isinstance(dataset_id, str) and ID.fullmatch(dataset_id) is not None
+
+
+def display_name(name: str | None, fallback: str = "dataset") -> str:
+    """A client-supplied name made safe to show: the last path component, no control or
+    format characters, whitespace collapsed, at most NAME_MAX characters."""
+    text = str(name or "")
+    text = re.split(r"[/\\]", text)[-1]
+    text = "".join(" " if unicodedata.category(ch)[0] in "CZ" else ch for ch in text)
+    text = " ".join(text.split())[:NAME_MAX].strip()
+    return text or fallback
+
+
+def extension(client_name: str | None) -> str:
+    name = display_name(client_name, "").lower()
+    for ext in sorted(EXTENSIONS, key=len, reverse=True):
+        if name.endswith(ext):
+            return ext
+    shown = Path(name).suffix or "none"
+    raise ApiError(
+        400,
+        "unsupported_type",
+        f"files of type {shown!r} are not accepted; expected one of "
+        + ", ".join(sorted(EXTENSIONS)),
+    )
+
+
+# --- rows -------------------------------------------------------------------------------------
+
+
+def dataset_params(dataset_id: str, options: Mapping[str, Any], shapes: Mapping[str, Any]) -> dict:
+    """The Dataset node params a graph should use for this upload."""
+    out: dict[str, Any] = {"source": "file", "dataset_id": dataset_id, **options}
+    for key in ("x_shape", "task", "num_classes", "y_dim"):
+        if shapes.get(key) is not None:
+            out[key] = shapes[key]
+    return out
+
+
+def _row(r) -> dict:
+    shapes = loads(r.shapes) or {}
+    options = loads(r.options) or {}
+    return {
+        "id": r.id,
+        "name": r.name,
+        "format": r.format,
+        "size": r.size,
+        "created": r.created,
+        "shapes": shapes,
+        "dataset_params": dataset_params(r.id, options, shapes),
+    }
+
+
+def _select(db: Database, dataset_id: str):
+    with db.read() as conn:
+        return conn.execute(select(datasets).where(datasets.c.id == dataset_id)).first()
+
+
+def list_all(db: Database) -> list[dict]:
+    with db.read() as conn:
+        rows = conn.execute(select(datasets).order_by(datasets.c.created.desc())).all()
+    return [_row(r) for r in rows]
+
+
+def get(db: Database, dataset_id: str) -> dict | None:
+    if not valid_id(dataset_id):
+        return None
+    r = _select(db, dataset_id)
+    return _row(r) if r is not None else None
+
+
+def get_preview(db: Database, dataset_id: str) -> dict | None:
+    if not valid_id(dataset_id):
+        return None
+    r = _select(db, dataset_id)
+    return loads(r.preview) if r is not None else None
+
+
+def remove(services: Any, dataset_id: str) -> bool:
+    """Delete the row and the stored file."""
+    if not valid_id(dataset_id):
+        return False
+    with services.db.write() as conn:
+        r = conn.execute(select(datasets).where(datasets.c.id == dataset_id)).first()
+        if r is None:
+            return False
+        conn.execute(delete(datasets).where(datasets.c.id == dataset_id))
+    try:
+        services.data.dataset_path(r.filename).unlink(missing_ok=True)
+    except (OSError, ApiError):
+        log.warning("could not remove the file of dataset %s", dataset_id, exc_info=True)
+    return True
+
+
+def dataset_path(services: Any, dataset_id: Any) -> Path:
+    """The stored file of an uploaded dataset (what a Dataset node's `dataset_id` refers to).
+    Raises ApiError 404 for an unknown or malformed id, or a file that is gone."""
+    if not valid_id(dataset_id):
+        raise ApiError(404, "not_found", f"dataset {str(dataset_id)[:40]!r} does not exist")
+    r = _select(services.db, dataset_id)
+    if r is None:
+        raise ApiError(404, "not_found", f"dataset {dataset_id} does not exist")
+    path = services.data.dataset_path(r.filename)
+    if not path.is_file():
+        raise ApiError(
+            404, "dataset_missing", f"the file of dataset {dataset_id} ({r.name}) is gone"
+        )
+    return path
+
+
+# --- upload -----------------------------------------------------------------------------------
+
+
+def store_upload(
+    services: Any,
+    stream: IO[bytes],
+    client_name: str | None,
+    options: Mapping[str, Any],
+    name: str | None = None,
+) -> dict:
+    """Copy an upload into the data dir under a new id, check it, read it with the engine and
+    record it. Returns the row plus its preview. Nothing is left on disk when it fails."""
+    ext = extension(client_name)
+    fmt = str(options.get("format") or "auto")
+    if fmt != "auto" and fmt not in EXTENSIONS[ext]:
+        raise ApiError(
+            400,
+            "format_mismatch",
+            f"a {ext} file cannot be read as {fmt!r}; expected "
+            + " or ".join(repr(f) for f in ("auto", *EXTENSIONS[ext])),
+        )
+    limits = Limits.from_config(services.config)
+    shown_file = display_name(client_name, f"upload{ext}")
+    dataset_id = new_id()
+    filename = f"{dataset_id}{ext}"
+    path = services.data.dataset_path(filename)
+    try:
+        limit = min(limits.upload_bytes[ext], services.config.max_request_bytes)
+        size = _copy(stream, path, limit, ext)
+        if size == 0:
+            raise ApiError(400, "empty_file", f"{shown_file} is empty")
+        try:
+            fmt = _precheck(path, ext, fmt, options, limits)
+            result = _read(path, {**options, "format": fmt})
+        except ApiError as exc:
+            exc.message = _shown(exc.message, path, shown_file)
+            raise
+        loaded_preview, shapes = result
+        opts = {**options, "format": fmt}
+        row = {
+            "id": dataset_id,
+            "name": display_name(name, "") or shown_file,
+            "format": fmt,
+            "filename": filename,
+            "size": size,
+            "created": now(),
+            "shapes": dumps(shapes),
+            "preview": dumps(_shown_deep(loaded_preview, path, shown_file)),
+            "options": dumps(opts),
+        }
+        with services.db.write() as conn:
+            conn.execute(insert(datasets).values(**row))
+    except FileExistsError:  # an id collision: the file is someone else's
+        raise ApiError(503, "busy", "could not store the upload; try again") from None
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
+    out = get(services.db, dataset_id)
+    assert out is not None
+    out["preview"] = loads(row["preview"])
+    return out
+
+
+def _copy(stream: IO[bytes], path: Path, limit: int, ext: str) -> int:
+    size = 0
+    with open(path, "xb") as f:
+        while True:
+            chunk = stream.read(CHUNK)
+            if not chunk:
+                break
+            size += len(chunk)
+            if size > limit:
+                raise ApiError(
+                    413,
+                    "too_large",
+                    f"the file is larger than {_bytes(limit)}, the limit for {ext} files",
+                )
+            f.write(chunk)
+    return size
+
+
+def _bytes(n: int) -> str:
+    for unit, scale in (("GB", GiB), ("MB", MiB), ("KB", 1024)):
+        if n >= scale:
+            return f"{n / scale:.3g} {unit}"
+    return f"{n} bytes"
+
+
+def _shown(message: str, path: Path, shown_file: str) -> str:
+    """Engine messages name the stored file: show the user's file name instead."""
+    return message.replace(str(path), shown_file).replace(path.name, shown_file)
+
+
+def _shown_deep(value: Any, path: Path, shown_file: str) -> Any:
+    if isinstance(value, str):
+        return _shown(value, path, shown_file)
+    if isinstance(value, dict):
+        return {k: _shown_deep(v, path, shown_file) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_shown_deep(v, path, shown_file) for v in value]
+    return value
+
+
+def _bad(message: str) -> ApiError:
+    return ApiError(422, "bad_data", message)
+
+
+# --- structural checks (no decoding) ----------------------------------------------------------
+
+
+def _precheck(path: Path, ext: str, fmt: str, options: Mapping[str, Any], limits: Limits) -> str:
+    """Checks that need no decoding; returns the resolved format."""
+    if ext in (".zip", ".npz") and zipfile.is_zipfile(path):
+        with zipfile.ZipFile(path) as zf:
+            _check_zip(path.name, zf, limits)
+            if ext == ".npz":
+                _check_npz_headers(path.name, zf)
+            else:
+                _check_gz_members(path.name, zf, limits)
+    if ext == ".zip" and not zipfile.is_zipfile(path):
+        raise _bad(f"{path.name} is not a readable zip archive")
+    if ext == ".npy":
+        with open(path, "rb") as f:
+            _check_npy_header(path.name, f, path.stat().st_size)
+    if ext != ".zip":
+        return EXTENSIONS[ext][0]
+    from ..engine.data import DataError
+    from ..engine.data.files import detect
+
+    try:
+        resolved = detect(path, fmt)
+    except DataError as exc:
+        raise _bad(str(exc)) from None
+    if resolved == "image_zip":
+        _check_images(path, options, limits)
+    return resolved
+
+
+def _check_zip(display: str, zf: zipfile.ZipFile, limits: Limits) -> None:
+    infos = zf.infolist()
+    if len(infos) > limits.zip_entries:
+        raise ApiError(
+            413,
+            "too_many_entries",
+            f"{display} has {len(infos):,} entries; the limit is {limits.zip_entries:,}",
+        )
+    total = 0
+    for info in infos:
+        name = info.filename
+        parts = name.replace("\\", "/").split("/")
+        if name.startswith(("/", "\\")) or (len(name) > 1 and name[1] == ":") or ".." in parts:
+            raise ApiError(
+                400,
+                "unsafe_archive",
+                f"{display}: entry {name!r} has an absolute path or '..'; expected paths inside "
+                "the archive (refusing to read it)",
+            )
+        total += info.file_size
+        if total > limits.zip_expanded_bytes:
+            raise ApiError(
+                413,
+                "too_large",
+                f"{display} expands to more than {_bytes(limits.zip_expanded_bytes)} "
+                f"(at entry {name!r}); the limit is {_bytes(limits.zip_expanded_bytes)}",
+            )
+        ratio = info.file_size / max(info.compress_size, 1)
+        if info.file_size > limits.zip_ratio_min_bytes and ratio > limits.zip_ratio:
+            raise ApiError(
+                413,
+                "compression_ratio",
+                f"{display}: entry {name!r} expands {ratio:,.0f}-fold "
+                f"({_bytes(info.compress_size)} to {_bytes(info.file_size)}); the limit is "
+                f"{limits.zip_ratio:g}-fold (a zip bomb?). Store such data uncompressed",
+            )
+
+
+def _check_gz_members(display: str, zf: zipfile.ZipFile, limits: Limits) -> None:
+    """gzip files inside the zip (MNIST's *.gz) are decompressed by the engine: bound them by
+    streaming through them once (nothing is kept)."""
+    budget = limits.zip_expanded_bytes
+    for info in zf.infolist():
+        if not info.filename.lower().endswith(".gz") or info.is_dir():
+            continue
+        try:
+            with zf.open(info) as raw, gzip.GzipFile(fileobj=raw) as gz:
+                while True:
+                    chunk = gz.read(CHUNK)
+                    if not chunk:
+                        break
+                    budget -= len(chunk)
+                    if budget < 0:
+                        raise ApiError(
+                            413,
+                            "too_large",
+                            f"{display}: the .gz entries expand to more than "
+                            f"{_bytes(limits.zip_expanded_bytes)} (at {info.filename!r})",
+                        )
+        except (OSError, EOFError, zlib.error, zipfile.BadZipFile, RuntimeError) as exc:
+            raise _bad(
+                f"{display} entry {info.filename!r} is not a valid gzip file ({exc})"
+            ) from None
+
+
+def _npy_header(fp: IO[bytes]) -> tuple[tuple[int, ...], np.dtype] | None:
+    fmt = np.lib.format
+    version = fmt.read_magic(fp)
+    if version == (1, 0):
+        shape, _, dtype = fmt.read_array_header_1_0(fp)
+    elif version == (2, 0):
+        shape, _, dtype = fmt.read_array_header_2_0(fp)
+    else:
+        return None  # the engine reads (or refuses) other versions
+    return tuple(int(d) for d in shape), dtype
+
+
+def _check_npy_header(where: str, fp: IO[bytes], total: int) -> None:
+    """The header's shape × itemsize must fit in the bytes present: a 100-byte file cannot
+    make the reader allocate terabytes. Object (pickled) arrays are refused outright."""
+    try:
+        got = _npy_header(fp)
+    except (ValueError, OSError, EOFError, SyntaxError, TypeError) as exc:
+        raise _bad(f"{where} is not a readable .npy array ({exc})") from None
+    if got is None:
+        return
+    shape, dtype = got
+    if dtype.hasobject:
+        raise _bad(
+            f"{where} holds Python objects (pickled data), which are never loaded; expected "
+            "numeric arrays"
+        )
+    need = int(np.prod(shape, dtype=np.float64)) * dtype.itemsize
+    have = total - fp.tell()
+    if need > have:
+        raise _bad(
+            f"{where}: the header promises shape {shape} of {dtype} ({need:,} bytes) but only "
+            f"{have:,} bytes follow; the file is truncated or damaged"
+        )
+
+
+def _check_npz_headers(display: str, zf: zipfile.ZipFile) -> None:
+    for info in zf.infolist():
+        if info.is_dir() or not info.filename.endswith(".npy"):
+            continue
+        where = f"{display} key {info.filename[:-4]!r}"
+        try:
+            with zf.open(info) as f:
+                _check_npy_header(where, f, info.file_size)
+        except (zipfile.BadZipFile, RuntimeError, OSError, EOFError, zlib.error) as exc:
+            raise _bad(f"{where} cannot be read ({exc})") from None
+
+
+def _check_images(path: Path, options: Mapping[str, Any], limits: Limits) -> None:
+    """Every image's header against the pixel cap, and the decoded tensor against its bound,
+    before anything is decoded."""
+    from PIL import Image, UnidentifiedImageError
+
+    from ..engine.data import DataError, images
+    from ..engine.data.container import open_container
+
+    channels = 1 if options.get("color") == "grayscale" else 3
+    try:
+        with open_container(path) as c:
+            lay = images.layout(c)
+            first = lay.train[0][0]
+            first_size: tuple[int, int] | None = None
+            for name in c.names:
+                if not images.is_image(name):
+                    continue
+                try:
+                    with warnings.catch_warnings():
+                        warnings.simplefilter("ignore")
+                        img = Image.open(io.BytesIO(c.read(name)))  # reads the header only
+                        w, h = img.size
+                except Image.DecompressionBombError:
+                    w = h = limits.image_pixels + 1  # reported just below
+                except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+                    raise _bad(f"{c.where(name)} is not a readable image ({exc})") from None
+                if w * h > limits.image_pixels:
+                    raise ApiError(
+                        413,
+                        "image_too_large",
+                        f"{c.where(name)} has {w}×{h} pixels; the limit is "
+                        f"{limits.image_pixels:,} pixels per image",
+                    )
+                if name == first:
+                    first_size = (h, w)
+            size = options.get("image_size") or first_size or (1, 1)
+            count = len(lay.train) + len(lay.val or [])
+    except DataError as exc:
+        raise _bad(str(exc)) from None
+    decoded = count * channels * int(size[0]) * int(size[1]) * 4
+    if decoded > limits.decoded_bytes:
+        raise ApiError(
+            413,
+            "too_large",
+            f"{path.name}: {count:,} images of {channels}×{size[0]}×{size[1]} take "
+            f"{_bytes(decoded)} decoded; the limit is {_bytes(limits.decoded_bytes)} (set a "
+            "smaller image_size)",
+        )
+
+
+# --- reading with the engine ------------------------------------------------------------------
+
+
+def _read(path: Path, options: Mapping[str, Any]) -> tuple[dict, dict]:
+    """(preview, shapes) from the engine's reader."""
+    from ..engine.data import DataError, load_data, preview
+
+    if not _READS.acquire(timeout=300):
+        raise ApiError(503, "busy", "other uploads are being read; try again shortly")
+    try:
+        loaded = load_data({**options, "source": "file", "path": str(path)})
+        shapes = {
+            "x_shape": list(loaded.x_shape),
+            "task": loaded.task,
+            "num_classes": loaded.num_classes if loaded.task == "classification" else None,
+            "y_dim": loaded.y_dim if loaded.task == "regression" else 1,
+            "samples": loaded.samples,
+            "val_samples": int(loaded.val[0].shape[0]) if loaded.val is not None else None,
+        }
+        return preview(loaded), shapes
+    except DataError as exc:
+        raise _bad(str(exc)) from None
+    except MemoryError:
+        raise ApiError(413, "too_large", f"{path.name} does not fit in memory") from None
+    except ApiError:
+        raise
+    except Exception as exc:  # a reader bug must not leave a half-stored upload or a 500
+        log.exception("reading upload %s failed", path.name)
+        raise _bad(f"{path.name} cannot be read ({type(exc).__name__})") from None
+    finally:
+        _READS.release()
