@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Start torchloom. Until the server lands, this validates and compiles every example graph and
-# prints each one's summary (node, type, output shape, params, FLOPs).
+# Start torchloom: install what is missing into .venv, then serve the app on 127.0.0.1 with the
+# embedded SQLite database in .torchloom/ (the example projects are added on first start).
+# The URL printed at start carries the access token. Extra arguments go to `torchloom serve`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/bootstrap.sh
-exec .venv/bin/torchloom examples examples "$@"
+exec .venv/bin/torchloom serve "$@"

@@ -168,3 +168,65 @@ def test_invalid_graph_and_bad_overrides_are_refused(live):
         "POST", f"/api/projects/{project}/runs", {"overrides": {"learning_rate": 1}}
     )
     assert status == 400 and body["error"]["code"] == "invalid_override"
+
+
+def test_a_hung_worker_is_detected_by_its_missing_heartbeats(tmp_path):
+    server = LiveServer(tmp_path / "data", seed_examples=False, worker_timeout=3.0)
+    try:
+        project = server.project_for("digits_cnn")
+        run = server.start_run(project, epochs=300)
+        server.wait(run["id"], lambda r: r["status"] == "running" and r["last_seq"] > 3)
+        pid = server.services.runner.active[run["id"]].process.pid
+        os.kill(pid, signal.SIGSTOP)  # alive but silent
+        failed = server.wait(run["id"], lambda r: r["status"] == "failed", timeout=30)
+        assert "heartbeat" in failed["reason"]
+    finally:
+        server.close()
+
+
+def test_out_of_memory_in_the_worker_fails_the_run_with_the_reason(tmp_path):
+    from tests.helpers import chain, set_params
+
+    doc = chain(
+        "digits",
+        [
+            ("fc1", "Linear", {"out_features": 16}),
+            ("act", "ReLU", {}),
+            ("fc2", "Linear", {"out_features": 10}),
+        ],
+    )
+    set_params(doc, "train", epochs=2, batch_size=64)
+    code = (
+        "if x.device.type != 'meta':\n"
+        "    raise torch.cuda.OutOfMemoryError('CUDA out of memory. Tried to allocate 9 GiB')\n"
+        "return x"
+    )
+    doc["nodes"].append(
+        {"id": "boom", "type": "CustomLayer", "params": {"code": code, "parameters": []}}
+    )
+    for e in doc["edges"]:
+        if e["source"] == "fc2":
+            e["source"] = "boom"
+    doc["edges"].append(
+        {"source": "fc2", "source_port": "out", "target": "boom", "target_port": "x"}
+    )
+    server = LiveServer(tmp_path / "data", seed_examples=False, allow_custom_code=True)
+    try:
+        status, project = server.call("POST", "/api/projects", {"document": doc})
+        assert status == 201, project
+        run = server.start_run(project["id"])
+        failed = server.wait(run["id"], lambda r: r["status"] == "failed", timeout=60)
+        assert "out of memory" in failed["reason"] and "batch size 64" in failed["reason"]
+    finally:
+        server.close()
+
+
+def test_custom_code_is_refused_unless_the_server_allows_it(live):
+    from tests.helpers import chain
+
+    doc = chain("digits", [("c", "CustomLayer", {}), ("fc", "Linear", {"out_features": 10})])
+    status, project = live.call("POST", "/api/projects", {"document": doc})
+    assert status == 201
+    status, body = live.call("POST", f"/api/projects/{project['id']}/runs", {})
+    assert status == 422
+    assert any(d["code"] == "custom_code_disabled" for d in body["error"]["details"])

@@ -4,6 +4,7 @@ and recovery at start (runs left running become interrupted and resumable)."""
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing as mp
 import queue as queue_module
 import signal
@@ -32,7 +33,7 @@ class Active:
     slot: str
     process: Any
     queue: Any
-    stop_event: Any
+    control: Any  # a queue to the worker: "stop" (an mp.Event would hang if the worker died)
     relay: Relay
     started: float = field(default_factory=time.time)
     last_beat: float = field(default_factory=time.time)
@@ -87,7 +88,7 @@ class Runner:
             active = self.active.get(run_id)
             if active is None:
                 return "not_active"
-            active.stop_event.set()
+            _tell(active.control, "stop")
             active.stop_requested = time.time()
             return "stopping"
 
@@ -108,7 +109,7 @@ class Runner:
         self.wake.set()
         with self.lock:
             for active in self.active.values():
-                active.stop_event.set()
+                _tell(active.control, "stop")
         deadline = time.time() + timeout
         for active in list(self.active.values()):
             active.process.join(max(0.1, deadline - time.time()))
@@ -174,7 +175,7 @@ class Runner:
 
     def _spawn(self, run: dict, slot: str) -> None:
         q = self.ctx.Queue()
-        stop_event = self.ctx.Event()
+        control = self.ctx.Queue()
         overrides = dict(run["overrides"] or {})
         if slot != "cpu" and overrides.get("device", "auto") in ("auto", "cuda"):
             overrides["device"] = slot
@@ -194,7 +195,7 @@ class Runner:
         }
         process = self.ctx.Process(
             target=worker_main,
-            args=(job, q, stop_event),
+            args=(job, q, control),
             name=f"torchloom-run-{run['id']}",
             daemon=True,
         )
@@ -210,7 +211,7 @@ class Runner:
             finished=None,
         )
         relay = Relay(self.services, self.socketio, run["id"], q, self.cfg.step_emit_rate)
-        self.active[run["id"]] = Active(run["id"], slot, process, q, stop_event, relay)
+        self.active[run["id"]] = Active(run["id"], slot, process, q, control, relay)
         relay.on_heartbeat = lambda t, rid=run["id"]: self._beat(rid, t)
         relay.start()
 
@@ -220,12 +221,17 @@ class Runner:
             active.last_beat = time.time()
 
     def _reap(self) -> None:
+        """Collect ended, hung and unstoppable workers; finish their runs outside the lock
+        (draining a relay can take seconds and must not block the API)."""
+        ended: list[tuple[Active, str | None]] = []
         with self.lock:
             for run_id, active in list(self.active.items()):
                 proc = active.process
                 hung = time.time() - active.last_beat > self.cfg.worker_timeout
                 slow_stop = active.stop_requested and time.time() - active.stop_requested > 30
-                if proc.is_alive() and (hung or slow_stop):
+                if proc.is_alive() and not (hung or slow_stop):
+                    continue
+                if proc.is_alive():
                     proc.kill()
                     proc.join(5)
                     reason = (
@@ -234,21 +240,24 @@ class Runner:
                         if hung
                         else "the worker did not stop within 30 s and was killed"
                     )
-                    active.relay.finish(failure=reason)
-                    del self.active[run_id]
-                    self.wake.set()
-                    continue
-                if proc.is_alive():
-                    continue
-                proc.join(1)
-                code = proc.exitcode
-                reason = None
-                if code not in (0, None):
-                    what = SIGNALS.get(code, f"exited with code {code}")
-                    reason = f"the worker process {what}"
-                active.relay.finish(failure=reason)
+                else:
+                    proc.join(1)
+                    code = proc.exitcode
+                    reason = None
+                    if code not in (0, None):
+                        what = SIGNALS.get(code, f"exited with code {code}")
+                        reason = f"the worker process {what}"
                 del self.active[run_id]
-                self.wake.set()
+                ended.append((active, reason))
+        for active, reason in ended:
+            active.relay.finish(failure=reason)
+            active.control.close()
+            self.wake.set()
+
+
+def _tell(control, message: str) -> None:
+    with contextlib.suppress(ValueError, OSError):  # closed: the worker is gone already
+        control.put_nowait(message)
 
 
 def drain(q, timeout: float) -> list:

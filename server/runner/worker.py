@@ -1,7 +1,7 @@
 """The worker process: runs one training run and streams its events to the server.
 
 Imports no Flask. Messages on the queue: {"kind": "events", "events": [...]}, {"kind":
-"heartbeat", "time": t}, {"kind": "exit"}. A stop request arrives through a shared Event.
+"heartbeat", "time": t}, {"kind": "exit"}. A stop request arrives on the control queue.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 
-def worker_main(job: dict[str, Any], queue, stop_event) -> None:
+def worker_main(job: dict[str, Any], queue, control) -> None:
     # one thread pool per worker: several CPU runs side by side must not oversubscribe cores
     threads = job.get("threads")
     import torch
@@ -47,7 +47,8 @@ def worker_main(job: dict[str, Any], queue, stop_event) -> None:
             queue.put({"kind": "heartbeat", "time": time.time(), "pid": os.getpid()})
 
     def watch_stop():  # the trainer stops after its current step
-        stop_event.wait()
+        while control.get() != "stop":
+            pass
         trainer.request_stop()
 
     threading.Thread(target=heartbeat, name="torchloom-heartbeat", daemon=True).start()

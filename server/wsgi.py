@@ -1,0 +1,45 @@
+"""WSGI entry for deployment behind gunicorn (one worker process; threads or gevent):
+
+    TORCHLOOM_DATA_DIR=/srv/torchloom TORCHLOOM_TOKEN=... \\
+        gunicorn -w 1 --threads 16 -b 127.0.0.1:5000 'server.wsgi:create()'
+
+One worker only: the run scheduler and the Socket.IO rooms live in that process (several
+processes share clients only through a Redis message queue, TORCHLOOM_REDIS_URL). Settings come
+from the environment: TORCHLOOM_DATA_DIR, TORCHLOOM_TOKEN (required; the process prints nothing
+to hand one out), TORCHLOOM_HOST (the public host name, for the Host allow-list),
+TORCHLOOM_PORT, TORCHLOOM_DATABASE_URL, TORCHLOOM_REDIS_URL, TORCHLOOM_ALLOW_CUSTOM_CODE=1,
+TORCHLOOM_CPU_SLOTS.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from .app import create_app
+from .config import ServerConfig
+
+
+def config_from_env(env=os.environ) -> ServerConfig:
+    token = env.get("TORCHLOOM_TOKEN")
+    if not token:
+        raise RuntimeError(
+            "set TORCHLOOM_TOKEN (e.g. python -c 'import secrets; "
+            "print(secrets.token_urlsafe(24))')"
+        )
+    host = env.get("TORCHLOOM_HOST", "127.0.0.1")
+    return ServerConfig(
+        data_dir=Path(env.get("TORCHLOOM_DATA_DIR", ".torchloom")),
+        host=host,
+        port=int(env.get("TORCHLOOM_PORT", "5000")),
+        token=token,
+        database_url=env.get("TORCHLOOM_DATABASE_URL"),
+        redis_url=env.get("TORCHLOOM_REDIS_URL"),
+        allow_custom_code=env.get("TORCHLOOM_ALLOW_CUSTOM_CODE") == "1",
+        cpu_slots=int(env.get("TORCHLOOM_CPU_SLOTS", "1")),
+    )
+
+
+def create():
+    """gunicorn's application factory: `gunicorn ... 'server.wsgi:create()'`."""
+    return create_app(config_from_env())
