@@ -225,6 +225,9 @@ def test_custom_code_is_refused_unless_the_server_allows_it(live):
     from tests.helpers import chain
 
     doc = chain("digits", [("c", "CustomLayer", {}), ("fc", "Linear", {"out_features": 10})])
+    for e in doc["edges"]:
+        if e["target"] == "c":
+            e["target_port"] = "x"  # a CustomLayer's inputs are its forward's argument names
     status, project = live.call("POST", "/api/projects", {"document": doc})
     assert status == 201
     status, body = live.call("POST", f"/api/projects/{project['id']}/runs", {})
