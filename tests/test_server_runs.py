@@ -114,9 +114,9 @@ def test_stop_within_two_seconds_then_resume_continues_the_sequence(live):
 def test_sigkill_of_a_worker_fails_the_run_and_the_next_one_starts(live):
     project = live.project_for("digits_cnn")
     doomed = live.start_run(project, epochs=300)
-    queued = live.start_run(project, epochs=1)
-    assert live.run(queued["id"])["queue_position"] == 1
     running = live.wait(doomed["id"], lambda r: r["status"] == "running" and r["last_seq"] > 3)
+    queued = live.start_run(project, epochs=1)  # one CPU run at a time: this one waits
+    assert live.run(queued["id"])["queue_position"] == 1
     pid = live.services.runner.active[doomed["id"]].process.pid
     os.kill(pid, signal.SIGKILL)
     failed = live.wait(doomed["id"], lambda r: r["status"] == "failed", timeout=30)

@@ -59,4 +59,5 @@ class DistContext:
 
     def close(self) -> None:
         if self.world > 1 and torch_dist.is_initialized():
+            torch_dist.barrier()  # every rank done (rank 0 writes files last) before teardown
             torch_dist.destroy_process_group()
