@@ -17,6 +17,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .render import docstring_text
+
 INITS = {
     "zeros": "torch.zeros({shape})",
     "ones": "torch.ones({shape})",
@@ -93,7 +95,7 @@ def custom_class_source(
     decls = _decls(params)
     code = params.get("code") or ""
     _check_body(code, args)
-    lines = [f"class {class_name}(nn.Module):", f'    """{doc}"""', ""]
+    lines = [f"class {class_name}(nn.Module):", f'    """{docstring_text(doc)}"""', ""]
     if decls:
         lines += ["    def __init__(self):", "        super().__init__()"]
         for name, shape, init in decls:

@@ -11,6 +11,12 @@ from typing import Any
 from .catalog import NodeSpec
 
 
+def docstring_text(text: str) -> str:
+    """User text made safe inside a triple-quoted docstring: one line, no closing quotes."""
+    text = " ".join(text.replace("\\", "\\\\").replace('"""', "'''").split())
+    return text[:-1] + '\\"' if text.endswith('"') else text
+
+
 class Raw(str):
     """A name rendered verbatim in place of a literal (block constructor arguments)."""
 
