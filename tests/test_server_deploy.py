@@ -48,9 +48,8 @@ def test_gunicorn_serves_the_app_with_one_threaded_worker(tmp_path):
             "server.wsgi:create()",
         ],
         env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
+        stdout=subprocess.DEVNULL,  # an unread pipe would fill up and stall the server
+        stderr=subprocess.DEVNULL,
     )
     try:
         deadline = time.time() + 60
@@ -67,7 +66,11 @@ def test_gunicorn_serves_the_app_with_one_threaded_worker(tmp_path):
         assert status == 200 and len(body["projects"]) == 8  # examples seeded
     finally:
         proc.terminate()
-        proc.wait(10)
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
 
 
 def test_wsgi_needs_a_token_from_the_environment():
