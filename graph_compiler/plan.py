@@ -9,9 +9,10 @@ from typing import Any
 import torch
 from torch import nn
 
-from .analysis import NodeResult
+from .analysis import Analysis, NodeResult
 from .build import CompiledGraph, compile_graph
 from .catalog import InferContext
+from .codegen import ModelInterface
 from .custom import custom_layer_factory
 from .datasets import DataInfo
 from .infer import torch_kwargs
@@ -85,29 +86,14 @@ def build_plan(
     # initial model on every device (and in the exported train.py)
     model = compiled.instantiate(seed=settings["seed"]).to(device)
     scope = a.top.scope
-    outputs = list(compiled.interface.outputs)
 
-    losses = []
-    optimizer_node = next(n for n, s in scope.specs.items() if s.role == "optimizer")
-    for e in scope.incoming[optimizer_node]["loss"]:
-        r = a.result(e.source)
-        sources = []
-        for port in scope.in_ports[e.source]:
-            src = scope.incoming[e.source][port.name][0]
-            if scope.specs[src.source].role == "data":
-                sources.append(("data", src.source_port))
-            else:
-                sources.append(("output", outputs.index((src.source, src.source_port))))
-        losses.append(
-            LossTerm(
-                e.source,
-                r.label,
-                _loss_module(r).to(device),
-                r.params["loss_weight"],
-                tuple(sources),
-            )
+    losses = [
+        LossTerm(
+            w.node_id, w.label, _loss_module(a.result(w.node_id)).to(device), w.weight, w.sources
         )
-
+        for w in loss_wiring(a, compiled.interface)
+    ]
+    optimizer_node = next(n for n, s in scope.specs.items() if s.role == "optimizer")
     opt = a.result(optimizer_node)
     trainable = [p for p in model.parameters() if p.requires_grad]
     optimizer = opt.spec.torch_class(trainable, **torch_kwargs(opt.spec, opt.params))
@@ -137,6 +123,39 @@ def build_plan(
         dict(data_node.params),
         {"type": opt.spec.type, **torch_kwargs(opt.spec, opt.params)},
     )
+
+
+@dataclass(frozen=True)
+class LossWiring:
+    """One loss the optimizer sums: where its arguments come from, and its weight."""
+
+    node_id: str
+    label: str
+    type: str
+    weight: float
+    sources: tuple[tuple[str, Any], ...]  # ("output", index) or ("data", "x" | "y")
+
+
+def loss_wiring(a: Analysis, interface: ModelInterface) -> list[LossWiring]:
+    scope = a.top.scope
+    outputs = list(interface.outputs)
+    optimizer = next(n for n, s in scope.specs.items() if s.role == "optimizer")
+    terms = []
+    for e in scope.incoming[optimizer]["loss"]:
+        r = a.result(e.source)
+        sources: list[tuple[str, Any]] = []
+        for port in scope.in_ports[e.source]:
+            src = scope.incoming[e.source][port.name][0]
+            if scope.specs[src.source].role == "data":
+                sources.append(("data", src.source_port))
+            else:
+                sources.append(("output", outputs.index((src.source, src.source_port))))
+        terms.append(
+            LossWiring(
+                e.source, r.label, r.spec.type, float(r.params["loss_weight"]), tuple(sources)
+            )
+        )
+    return terms
 
 
 def _loss_module(r: NodeResult) -> nn.Module:

@@ -23,22 +23,16 @@ from graph_compiler import analyze
 from graph_compiler.analysis import Analysis
 from graph_compiler.codegen import ModelInterface, model_class_name, model_interface
 from graph_compiler.datasets import FILE
+from graph_compiler.plan import LossWiring, loss_wiring
 
+from ..engine.metrics import CLASSIFICATION_LOSSES, REGRESSION_LOSSES  # noqa: F401 (re-export)
 from ..errors import ApiError
 from ..storage.files import contained, safe_download_name
 
 EXPORTABLE = ("finished", "stopped")
-CLASSIFICATION_LOSSES = ("CrossEntropyLoss", "NLLLoss")
-REGRESSION_LOSSES = ("MSELoss", "L1Loss", "SmoothL1Loss", "HuberLoss")
 
 
-@dataclass(frozen=True)
-class LossInfo:
-    node_id: str
-    label: str
-    type: str
-    weight: float
-    sources: tuple[tuple[str, Any], ...]  # ("output", index) or ("data", "x" | "y")
+LossInfo = LossWiring  # the export reads the same description of each loss
 
 
 @dataclass
@@ -249,24 +243,8 @@ def validation_split(document: dict, settings: dict, datasets_root: Path):
 
 
 def loss_infos(analysis: Analysis, interface: ModelInterface) -> list[LossInfo]:
-    """The loss terms the optimizer sums, as graph_compiler.plan.build_plan wires them."""
-    scope = analysis.top.scope
-    outputs = list(interface.outputs)
-    optimizer = next(n for n, s in scope.specs.items() if s.role == "optimizer")
-    terms = []
-    for e in scope.incoming[optimizer]["loss"]:
-        r = analysis.result(e.source)
-        sources: list[tuple[str, Any]] = []
-        for port in scope.in_ports[e.source]:
-            src = scope.incoming[e.source][port.name][0]
-            if scope.specs[src.source].role == "data":
-                sources.append(("data", src.source_port))
-            else:
-                sources.append(("output", outputs.index((src.source, src.source_port))))
-        terms.append(
-            LossInfo(e.source, r.label, r.spec.type, float(r.params["loss_weight"]), tuple(sources))
-        )
-    return terms
+    """The loss terms the optimizer sums, wired exactly as build_plan wires them."""
+    return loss_wiring(analysis, interface)
 
 
 def build_run_model(files: RunFiles, *, allow_custom_code: bool) -> RunModel:
