@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .catalog import CATALOG, REQUIRED, InferContext, NodeSpec, Port
-from .custom import CustomCodeError, custom_layer_factory
+from .custom import CustomCodeError, as_layer_params, custom_layer_factory
 from .datasets import FILE, DataInfo, describe
 from .document import Edge, GraphDocument, Node, parse_document
 from .errors import GraphError
@@ -926,46 +926,26 @@ class _Analyzer:
             return None
         params, inferred = resolved
         factory = factory_key = None
-        if spec.role == "custom":
+        if spec.type in ("CustomLayer", "CustomLoss"):
             if not self.allow_custom_code:
                 self.error(
                     "custom_code_disabled",
-                    f"{node.display}: custom code is disabled on "
-                    "this server (start it with --allow-custom-code to run it)",
+                    f"{node.display}: custom code is disabled on this server (start it with "
+                    "--allow-custom-code to run it)",
                     node.id,
                     "code",
                     scope.block,
                 )
                 return None
+            source = as_layer_params(spec.type, params)
             try:
-                factory = custom_layer_factory(params)
+                factory = custom_layer_factory(source)
             except CustomCodeError as exc:
                 self.error(
                     "custom_code_error", f"{node.display}: {exc}", node.id, exc.field, scope.block
                 )
                 return None
-            factory_key = ("custom", params["code"], params["parameters"])
-        if spec.type == "CustomLoss" and not self.allow_custom_code:
-            self.error(
-                "custom_code_disabled",
-                f"{node.display}: custom code is disabled on this "
-                "server (start it with --allow-custom-code to run it)",
-                node.id,
-                "code",
-                scope.block,
-            )
-            return None
-        if spec.type == "CustomLoss":
-            try:
-                factory = custom_layer_factory(
-                    {"code": params["code"], "parameters": (), "inputs": ("input", "target")}
-                )
-            except CustomCodeError as exc:
-                self.error(
-                    "custom_code_error", f"{node.display}: {exc}", node.id, exc.field, scope.block
-                )
-                return None
-            factory_key = ("custom_loss", params["code"])
+            factory_key = (spec.type, params["code"], source.get("parameters"))
         counts = {port: len(infos) for port, infos in inputs.items()}
         names = input_names(counts)
         call = spec.call or _default_call(spec)

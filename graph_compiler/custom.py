@@ -107,6 +107,13 @@ def custom_class_source(
     return "\n".join(lines) + "\n"
 
 
+def as_layer_params(node_type: str, params: Mapping[str, Any]) -> Mapping[str, Any]:
+    """A CustomLoss is built as a layer whose forward takes (input, target) and has no weights."""
+    if node_type == "CustomLoss":
+        return {"code": params["code"], "parameters": (), "inputs": ("input", "target")}
+    return params
+
+
 def custom_layer_factory(params: Mapping[str, Any]) -> Callable[[], nn.Module]:
     """Check the user code, then return a constructor for its module (runs user code)."""
     args = [str(a) for a in (params.get("inputs") or ("x",))]

@@ -13,7 +13,7 @@ from .analysis import Analysis, NodeResult
 from .build import CompiledGraph, compile_graph
 from .catalog import InferContext
 from .codegen import ModelInterface
-from .custom import custom_layer_factory
+from .custom import as_layer_params, custom_layer_factory
 from .datasets import DataInfo
 from .infer import torch_kwargs
 
@@ -160,10 +160,7 @@ def loss_wiring(a: Analysis, interface: ModelInterface) -> list[LossWiring]:
 
 def _loss_module(r: NodeResult) -> nn.Module:
     if r.spec.type == "CustomLoss":
-        factory = custom_layer_factory(
-            {"code": r.params["code"], "parameters": (), "inputs": ("input", "target")}
-        )
-        return factory()
+        return custom_layer_factory(as_layer_params(r.spec.type, r.params))()
     return r.spec.torch_class(**torch_kwargs(r.spec, r.params))
 
 
