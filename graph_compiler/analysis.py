@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import difflib
 import heapq
-import math
 from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -1236,4 +1235,4 @@ def _cycle_path(comp: list[str], succ: dict[str, list[str]]) -> list[str]:
         current = nxt
 
 
-__all__ = ["Analysis", "NodeResult", "Scope", "ScopeResult", "analyze", "math", "validate"]
+__all__ = ["Analysis", "NodeResult", "Scope", "ScopeResult", "analyze", "validate"]

@@ -15,21 +15,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from server.app import create_app
-from server.config import ServerConfig
 from server.engine.data import load_data
 from server.errors import ApiError
 from server.storage import files as files_module
 from tests.helpers import chain
+from tests.server_app import AUTH, make_app
 
-TOKEN = "secret-token"
-AUTH = {"Authorization": f"Bearer {TOKEN}"}
 STORED = re.compile(r"^[0-9a-f]{16}\.(csv|tsv|npz|npy|safetensors|zip)$")
-
-
-def make_app(tmp_path: Path, **kw):
-    kw.setdefault("seed_examples", False)
-    return create_app(ServerConfig(data_dir=tmp_path, token=TOKEN, start_runner=False, **kw))
 
 
 @pytest.fixture

@@ -9,23 +9,21 @@ from pathlib import Path
 
 import pytest
 
-from server.app import create_app
-from server.config import ServerConfig
 from tests.helpers import cnn, mlp, set_params
+from tests.server_app import AUTH, make_app
 
-TOKEN = "secret-token"
-AUTH = {"Authorization": f"Bearer {TOKEN}"}
+
+def make_app_seeded(tmp_path, **kw):
+    return make_app(tmp_path, **{"seed_examples": True, **kw})
+
+
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 MISSING = "0123456789abcdef"
 
 
-def make_app(tmp_path: Path, **kw):
-    return create_app(ServerConfig(data_dir=tmp_path, token=TOKEN, start_runner=False, **kw))
-
-
 @pytest.fixture
 def client(tmp_path):
-    return make_app(tmp_path, seed_examples=False).test_client()
+    return make_app_seeded(tmp_path, seed_examples=False).test_client()
 
 
 def error(resp) -> dict:
@@ -46,7 +44,7 @@ def nodes_of(doc: dict) -> dict[str, dict]:
 
 
 def test_examples_seeded_on_first_start_only(tmp_path):
-    client = make_app(tmp_path).test_client()
+    client = make_app_seeded(tmp_path).test_client()
     listed = client.get("/api/projects", headers=AUTH).get_json()["projects"]
     files = sorted(EXAMPLES.glob("*.json"))
     assert len(files) == 8 and len(listed) == 8
@@ -58,7 +56,7 @@ def test_examples_seeded_on_first_start_only(tmp_path):
         versions = client.get(f"/api/projects/{p['id']}/versions", headers=AUTH).get_json()
         assert versions["versions"][0]["message"] == "example"
     # a second start on the same data dir adds nothing
-    again = make_app(tmp_path).test_client()
+    again = make_app_seeded(tmp_path).test_client()
     assert len(again.get("/api/projects", headers=AUTH).get_json()["projects"]) == 8
 
 
@@ -200,7 +198,7 @@ def test_invalid_documents_are_refused_with_details(client):
 
 
 def test_document_size_limit(tmp_path):
-    client = make_app(tmp_path, seed_examples=False, max_document_bytes=4096).test_client()
+    client = make_app_seeded(tmp_path, seed_examples=False, max_document_bytes=4096).test_client()
     made = create(client)
     big = {**mlp(), "description": "x" * 5000}
     r = client.put(f"/api/projects/{made['id']}", json={"document": big}, headers=AUTH)

@@ -18,14 +18,7 @@ from server.app import create_app
 from server.config import ServerConfig
 from server.security import COOKIE
 from tests.helpers import add, chain, edge, mlp, node, set_params
-
-TOKEN = "secret-token"
-AUTH = {"Authorization": f"Bearer {TOKEN}"}
-
-
-def make_app(tmp_path, **kw):
-    kw.setdefault("seed_examples", False)
-    return create_app(ServerConfig(data_dir=tmp_path, token=TOKEN, start_runner=False, **kw))
+from tests.server_app import AUTH, TOKEN, make_app
 
 
 @pytest.fixture

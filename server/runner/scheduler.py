@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import contextlib
 import multiprocessing as mp
-import queue as queue_module
 import signal
 import threading
 import time
@@ -258,14 +257,3 @@ class Runner:
 def _tell(control, message: str) -> None:
     with contextlib.suppress(ValueError, OSError):  # closed: the worker is gone already
         control.put_nowait(message)
-
-
-def drain(q, timeout: float) -> list:
-    out = []
-    try:
-        out.append(q.get(timeout=timeout))
-        while True:
-            out.append(q.get_nowait())
-    except queue_module.Empty:
-        pass
-    return out
