@@ -44,6 +44,16 @@ def add_train_command(sub) -> None:
     p.add_argument("--out", metavar="DIR", help="run folder (default: runs/<graph>-<run id>)")
     p.add_argument("--resume", metavar="CKPT", help="continue from a checkpoint")
     p.add_argument(
+        "--init-weights",
+        metavar="FILE",
+        help="start from these weights (.safetensors or .pt state_dict), e.g. from import-module",
+    )
+    p.add_argument(
+        "--partial-weights",
+        action="store_true",
+        help="with --init-weights: load the tensors that fit, report the others",
+    )
+    p.add_argument(
         "--gpus",
         type=int,
         default=1,
@@ -113,6 +123,9 @@ def cmd_train(args) -> int:
         "compile": args.compile,
         "fast_path": args.fast_path,
     }
+    if args.init_weights:
+        overrides["init_weights"] = str(Path(args.init_weights).resolve())
+        overrides["init_partial"] = args.partial_weights
     trainer = Trainer(
         document,
         overrides=overrides,
@@ -159,8 +172,7 @@ class RunFolderWriter:
         self.__name__ = "run folder"
 
     def __call__(self, events: list[Event]) -> None:
-        encode = json.JSONEncoder(default=str).encode
-        self.events.write("".join(encode(e.to_dict()) + "\n" for e in events))
+        self.events.write("".join(e.to_json() + "\n" for e in events))
         epochs = [e.data for e in events if e.type == "epoch"]
         if epochs:
             self.metrics.write("".join(json.dumps(d) + "\n" for d in epochs))

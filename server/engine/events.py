@@ -7,6 +7,8 @@ slow consumer (a disk writer, a socket relay) delays nobody but itself.
 
 from __future__ import annotations
 
+import json
+import math
 import queue
 import threading
 import time
@@ -38,15 +40,40 @@ class Event:
             "data": self.data,
         }
 
+    def to_json(self) -> str:
+        """One JSON line. Step events, thousands a second, take a template: four times cheaper
+        than the generic encoder, which matters because a consumer holds the GIL meanwhile."""
+        d = self.data
+        if self.type == "step" and d.keys() == _STEP_KEYS:
+            loss, lr = d["loss"], d["lr"]
+            if type(loss) is float and type(lr) is float and math.isfinite(loss + lr):
+                return (
+                    f'{{"type":"step","run_id":{json.dumps(self.run_id)},"seq":{self.seq},'
+                    f'"time":{self.time!r},"data":{{"epoch":{int(d["epoch"])},'
+                    f'"step":{int(d["step"])},"loss":{loss!r},"lr":{lr!r}}}}}'
+                )
+        return _encode(self.to_dict())
+
+
+_STEP_KEYS = {"epoch", "step", "loss", "lr"}
+_encode = json.JSONEncoder(default=str).encode
 
 Subscriber = Callable[[Event], None]
 _CLOSE = object()
-DISPATCH_INTERVAL = 0.005  # seconds between deliveries
+# Seconds between deliveries. Each wake-up of the dispatcher takes the GIL from the training
+# thread; on an H100 running 4 000 steps/s, waking every 5 ms cost 9 % of the throughput (a
+# consumer that did nothing cost as much as the one writing events.jsonl), every 50 ms nothing
+# measurable. 50 ms also matches the UI's 20 updates a second.
+DISPATCH_INTERVAL = 0.05
+DISPATCH_CHUNK = 64  # events handed over per call to a batched subscriber
 
 
 class EventBus:
-    def __init__(self, run_id: str, *, start_seq: int = 0):
+    def __init__(
+        self, run_id: str, *, start_seq: int = 0, dispatch_interval: float = DISPATCH_INTERVAL
+    ):
         self.run_id = run_id
+        self.dispatch_interval = dispatch_interval
         self._seq = start_seq
         self._lock = threading.Lock()
         self._subscribers: list[Subscriber] = []
@@ -93,15 +120,23 @@ class EventBus:
                     break
             closing = batch[-1] is _CLOSE
             events = batch[:-1] if closing else batch
-            for callback in list(self._subscribers):
-                try:
-                    if getattr(callback, "batched", False):  # takes a list: one call per wake-up
-                        callback(events)
-                    else:
-                        for event in events:
-                            callback(event)
-                except Exception as exc:  # a broken consumer must not take the run down
-                    self.errors.append(f"{getattr(callback, '__name__', callback)}: {exc}")
+            for start in range(0, len(events), DISPATCH_CHUNK):
+                if start:
+                    # let the training thread have the GIL between chunks: it may be feeding
+                    # an idle GPU (after an epoch's sync) and must not wait for all of them
+                    time.sleep(0)
+                self._deliver(events[start : start + DISPATCH_CHUNK])
             if closing:
                 return
-            time.sleep(DISPATCH_INTERVAL)
+            time.sleep(self.dispatch_interval)
+
+    def _deliver(self, events: list[Event]) -> None:
+        for callback in list(self._subscribers):
+            try:
+                if getattr(callback, "batched", False):  # takes a list: one call per chunk
+                    callback(events)
+                else:
+                    for event in events:
+                        callback(event)
+            except Exception as exc:  # a broken consumer must not take the run down
+                self.errors.append(f"{getattr(callback, '__name__', callback)}: {exc}")

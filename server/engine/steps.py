@@ -101,8 +101,8 @@ def cuda_graph_blockers(
 class GraphedStep:
     """The whole step captured in CUDA graphs: one for full batches, one for the last partial
     batch when the data size is not a multiple of the batch size. Inputs are copied into static
-    buffers; gradients live in fixed tensors zeroed inside the graph; the optimizer is capturable
-    and its learning rate is a device tensor that schedulers update in place."""
+    buffers; backward writes the gradients into the graph's own memory; the optimizer is
+    capturable and its learning rate is a device tensor that schedulers update in place."""
 
     def __init__(
         self,
@@ -145,7 +145,11 @@ class GraphedStep:
 
     def _body(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         opt = self.ctx.plan.optimizer
-        opt.zero_grad(set_to_none=False)  # gradients stay in fixed tensors across replays
+        # like a hand-built graph: no gradients at capture, so backward writes them straight
+        # into the graph's own memory instead of zeroing and then accumulating into fixed ones
+        # (one memset and one add per parameter fewer on every replay). They are produced and
+        # consumed within one replay, so graphs sharing the pool may reuse that memory.
+        opt.zero_grad(set_to_none=True)
         with torch.autocast(
             "cuda",
             dtype=self.ctx.placement.autocast_dtype,
