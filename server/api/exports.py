@@ -9,6 +9,8 @@
     GET  /api/runs/<id>/export/model.onnx.json    {opset, max_abs_diff, samples, input_names,
                                                   output_names, ...}
     POST /api/runs/<id>/predict                   {"index": n} | {"input": [...]} | {"random": true}
+    GET  /api/runs/<id>/evaluation                confusion matrix (classifier) or predicted vs
+                                                  true points, MAE/RMSE/R² (regressor)
 
 Names are looked up in a fixed table (anything else is 404); files are read from the run's own
 folder only. Weights are never unpickled: safetensors, or checkpoints read with
@@ -34,6 +36,7 @@ from ..exports import (
     run_files,
 )
 from ..exports.artifacts import RunFiles, RunModel
+from ..exports.evaluate import evaluate
 from ..storage import runs as store
 from .common import config, json_body, services
 
@@ -119,3 +122,9 @@ def predict_route(run_id: str):
     body = json_body()
     files = _files(run_id)
     return jsonify(predict(_model(files), body, _datasets_root()))
+
+
+@bp.get("/runs/<run_id>/evaluation")
+def evaluation_route(run_id: str):
+    files = _files(run_id)
+    return jsonify(evaluate(_model(files), _datasets_root()))
