@@ -163,6 +163,9 @@ def build_parser() -> tuple[argparse.ArgumentParser, Any]:
     p = sub.add_parser("examples", help="validate and summarize every example graph")
     p.add_argument("directory", nargs="?", default=str(Path(__file__).parent.parent / "examples"))
     p.set_defaults(func=cmd_examples)
+    from .importers.commands import register as register_importers
+
+    register_importers(sub)  # import-module, import-onnx
     return parser, sub
 
 

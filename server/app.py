@@ -47,12 +47,16 @@ def create_app(config: ServerConfig | None = None) -> Flask:
     security.install(app)
     for bp in (graph.bp, projects_api.bp, system.bp):
         app.register_blueprint(bp)
-    for name in ("datasets", "runs", "exports"):  # optional until their modules land
+    for name in ("datasets", "runs", "exports", "weights"):  # optional until their modules land
         module = _optional(f"server.api.{name}")
         if module is not None:
             app.register_blueprint(module.bp)
     _frontend(app)
 
+    # init_app keeps its options between calls, including the Redis client manager it built:
+    # without this, an app made later in the same process (tests) would reuse one bound to the
+    # previous app's Socket.IO server
+    socketio.server_options.pop("client_manager", None)
     socketio.init_app(
         app,
         async_mode="threading",

@@ -8,7 +8,7 @@ import shutil
 from flask import Blueprint, jsonify, request
 
 from graph_compiler import analyze
-from server.engine.trainer import RunFailed, prepare_document
+from server.engine.trainer import RUN_OPTIONS, RunFailed, prepare_document
 
 from ..errors import ApiError, not_found
 from ..storage import projects as project_store
@@ -64,6 +64,13 @@ def start(pid: str):
     overrides = body.get("overrides") or {}
     if not isinstance(overrides, dict):
         raise ApiError(400, "bad_overrides", "overrides must be an object")
+    if any(key in overrides for key in RUN_OPTIONS):
+        raise ApiError(
+            400,
+            "bad_overrides",
+            'initial weights are chosen with "init_weights": <id of weights uploaded with POST '
+            "/api/projects/<pid>/weights>, not in overrides",
+        )
     try:
         document = prepare_document(project["document"], overrides)
     except RunFailed as exc:
@@ -77,8 +84,19 @@ def start(pid: str):
             "fix the graph's errors before training",
             [e.to_dict() for e in analysis.error_list],
         )
+    initial = None
+    if body.get("init_weights") is not None:  # warm start from uploaded weights
+        from .weights import for_run
+
+        initial = for_run(pid, body["init_weights"], analysis)
     run_id = new_id()
     out_dir = services().data.run_dir(run_id)
+    if initial is not None:
+        from .weights import copy_to_run
+
+        path, partial, _ = initial
+        overrides = {**overrides, "init_weights": copy_to_run(path, out_dir)}
+        overrides["init_partial"] = partial
     run = store.create(
         services().db, run_id, pid, project["document_version"], document, overrides, str(out_dir)
     )

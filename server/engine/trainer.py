@@ -52,6 +52,9 @@ OVERRIDABLE = (
     "checkpoint_every",
 )
 RESIDENT_FRACTION = 0.4  # of free GPU memory that the fast path may fill with the dataset
+# how the run starts, not Training params: a weights file to start from (a path, relative to
+# the run folder) and whether only its matching tensors are loaded (graph_compiler.weights)
+RUN_OPTIONS = ("init_weights", "init_partial")
 
 
 class RunFailed(Exception):
@@ -86,7 +89,7 @@ def prepare_document(
     raw = doc.to_json_dict()
     nodes = raw["nodes"]
     training = next((n for n in nodes if n["type"] == "Training"), None)
-    clean = {k: v for k, v in (overrides or {}).items() if v is not None}
+    clean = {k: v for k, v in (overrides or {}).items() if v is not None and k not in RUN_OPTIONS}
     unknown = set(clean) - set(OVERRIDABLE)
     if unknown:
         raise RunFailed(
@@ -268,6 +271,8 @@ class Trainer:
         except GraphCompileError as exc:
             raise RunFailed("invalid_graph", str(exc)) from None
         self.source = compiled.source
+        if self.overrides.get("init_weights") and self.resume_path is None:
+            self._load_initial_weights(compiled)
 
         resident = s["fast_path"] and self._fits_on_device(x_tr, y_tr, x_va, y_va)
         self.train_feed = Feeder(
@@ -349,6 +354,26 @@ class Trainer:
 
     def loaded_classes(self) -> int | None:
         return self.plan.data.num_classes
+
+    def _load_initial_weights(self, compiled) -> None:
+        """Warm start: the model starts from a weights file instead of its seeded init."""
+        from graph_compiler.weights import WeightsError, load_into, node_owners, read_weights_file
+
+        path = Path(str(self.overrides["init_weights"]))
+        if not path.is_absolute() and self.out_dir is not None:
+            path = self.out_dir / path
+        partial = bool(self.overrides.get("init_partial"))
+        try:
+            given = read_weights_file(path)
+            owners = node_owners(compiled.attributes)
+            report = load_into(self.plan.model, given, owners, partial=partial)
+        except WeightsError as exc:
+            raise RunFailed(exc.code, f"initial weights {path.name}: {exc}") from None
+        skipped = len(report.missing) + len(report.wrong_shape)
+        self.log(
+            f"started from the weights in {path.name}: {len(report.matched)} tensors loaded"
+            + (f", {skipped} left at their initial values (partial loading)" if skipped else "")
+        )
 
     # --- resume ------------------------------------------------------------------------------
 

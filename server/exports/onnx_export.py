@@ -311,6 +311,7 @@ def _check_and_compare(path: Path, model, samples, input_names, output_names) ->
                 worst = max(worst, float(np.max(np.abs(a.astype(np.float64) - expected))))
     return {
         "opset": opset,
+        "full_check": True,  # onnx.checker.check_model(full_check=True) passed
         "max_abs_diff": worst,
         "samples": n,
         "batch_sizes_checked": [n, 1],

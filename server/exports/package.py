@@ -16,6 +16,7 @@ import zipfile
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from graph_compiler.analysis import Analysis
 from graph_compiler.catalog.spec import InferContext
@@ -24,8 +25,16 @@ from graph_compiler.infer import torch_kwargs
 from graph_compiler.render import value as render
 
 from ..errors import ApiError
-from .artifacts import CLASSIFICATION_LOSSES, RunFiles, load_run_data, loss_infos
+from .artifacts import (
+    CLASSIFICATION_LOSSES,
+    REGRESSION_LOSSES,
+    RunFiles,
+    load_run_data,
+    loss_infos,
+)
 
+RUN_INITIAL = "initial.safetensors"  # a warm-started run's initial weights, in its folder
+INITIAL_FILE = "initial_state_dict.pt"  # ... and in code.zip
 DATA_LIMIT = 50 * 2**20  # data.npz is included below this size (uncompressed bytes)
 
 SKLEARN = {  # built-in source → (loader, x reshape, task)
@@ -56,7 +65,10 @@ def build_zip(files: RunFiles, analysis: Analysis, interface, class_name: str, d
                 f"The data ({size / 2**20:.0f} MB) is larger than the {DATA_LIMIT // 2**20} MB "
                 "that an export includes: save it as data.npz (see train.py's load_data)."
             )
-    train_py = generate_train_py(files, analysis, interface, class_name, data_arrays is not None)
+    initial = _initial_weights(files)
+    train_py = generate_train_py(
+        files, analysis, interface, class_name, data_arrays is not None, initial is not None
+    )
     readme = generate_readme(files, analysis, interface, class_name, data_arrays, data_note)
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
@@ -65,10 +77,32 @@ def build_zip(files: RunFiles, analysis: Analysis, interface, class_name: str, d
         archive.writestr("preprocess.json", (files.folder / "preprocess.json").read_bytes())
         archive.writestr("train.py", train_py)
         archive.writestr("README.md", readme)
+        if initial is not None:
+            archive.writestr(INITIAL_FILE, initial)
         if data_arrays is not None:
             npz = io.BytesIO()
             np.savez(npz, **data_arrays)
             archive.writestr("data.npz", npz.getvalue())
+    return buffer.getvalue()
+
+
+def _initial_weights(files: RunFiles) -> bytes | None:
+    """The weights a warm-started run began from, as a torch.save'd state_dict (train.py needs
+    only torch to read it), or None."""
+    path = files.folder / RUN_INITIAL
+    if not path.is_file():
+        return None
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    try:
+        state = load_file(str(path), device="cpu")
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise ApiError(
+            409, "bad_weights", f"the run's initial weights cannot be read: {exc}"
+        ) from None
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
     return buffer.getvalue()
 
 
@@ -222,7 +256,12 @@ def load_data(args):
 
 
 def generate_train_py(
-    files: RunFiles, a: Analysis, interface, class_name: str, has_npz: bool
+    files: RunFiles,
+    a: Analysis,
+    interface,
+    class_name: str,
+    has_npz: bool,
+    has_initial: bool = False,
 ) -> str:
     s = a.settings
     scope = a.top.scope
@@ -279,13 +318,13 @@ def generate_train_py(
         for i, t in enumerate(losses)
         if t.type in CLASSIFICATION_LOSSES and ("data", "y") in t.sources
     ]
+    regression_terms = [
+        i
+        for i, t in enumerate(losses)
+        if t.type in REGRESSION_LOSSES and ("data", "y") in t.sources
+    ]
     load_src, data_desc = _data_loader_source(params, has_npz)
     precision = s.get("precision", "fp32")
-    precision_note = (
-        ""
-        if precision == "fp32"
-        else f"\nThe run trained with precision {precision!r}; this script trains in float32."
-    )
     loss_desc = "; ".join(f"{_safe_text(t.label)} ({t.type}, weight {t.weight:g})" for t in losses)
     sched_desc = f"{a.result(final[0]).spec.type}, stepped every {interval}" if final else "none"
     title = _safe_text(files.name)
@@ -308,14 +347,33 @@ def generate_train_py(
             "inputs standardized with statistics of the training split only"
             + ("; regression targets too" if task == "regression" else ""),
         ),
-        ("model", f"{class_name} from model.py, initialized after torch.manual_seed(SEED)"),
+        (
+            "model",
+            f"{class_name} from model.py, initialized after torch.manual_seed(SEED)"
+            + (
+                f", then loaded with the run's initial weights ({INITIAL_FILE})"
+                if has_initial
+                else ""
+            ),
+        ),
         ("loss", loss_desc),
         ("optimizer", f"{opt.spec.type}, with the run's parameters (make_optimizer below)"),
         ("schedule", sched_desc),
         (
             "loop",
             "zero_grad, forward, loss, backward, (clip), step; validation in eval mode under "
-            "torch.no_grad after every epoch; the state_dict is saved at the end",
+            "torch.no_grad after every epoch; a checkpoint (state_dicts) every epoch and the "
+            "trained state_dict at the end",
+        ),
+        (
+            "precision",
+            f"{precision} like the run (--precision): bf16/fp16 under torch.autocast, fp16 "
+            "with a GradScaler (CUDA; on the CPU fp16 becomes bf16, as in the run)",
+        ),
+        (
+            "processes",
+            "one; under torchrun (torchrun --nproc_per_node N train.py) DistributedDataParallel: "
+            "each batch split across the processes, rank 0 prints and saves",
         ),
     ]
     described = "\n".join(
@@ -325,12 +383,16 @@ def generate_train_py(
     header = (
         f'"""Train "{title}" from scratch, as torchloom run {files.run_id} trained it.\n\n'
         f"Generated by torchloom; standalone: needs {needs}, nothing from torchloom.\n"
-        f"{described}{precision_note}\n\n"
+        f"{described}\n\n"
         "    python train.py --help\n"
         "    python train.py --epochs 1\n"
+        "    torchrun --nproc_per_node 2 train.py\n"
         '"""'
     )
     custom_src = ("\n\n" + "\n\n".join(custom_classes)) if custom_classes else ""
+    # only what this script uses, so that it passes ruff as it is
+    optional_imports = "import torch.nn.functional as F\n" if custom_classes else ""
+    scheduler_import = "from torch.optim import lr_scheduler\n" if final else ""
     text = f'''{header}
 
 from __future__ import annotations
@@ -338,15 +400,14 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F  # noqa: F401 - custom losses may use it
-from torch import nn
-from torch.optim import lr_scheduler  # noqa: F401 - used when the run had a scheduler
-
+{optional_imports}from torch import nn
+{scheduler_import}
 from model import {class_name}
 
 HERE = Path(__file__).resolve().parent
@@ -363,9 +424,12 @@ GRAD_ACCUMULATION = {s["grad_accumulation"]}
 TASK = {json.dumps(task)}
 MODEL_INPUTS = {render(tuple(interface.inputs))}  # what {class_name}.forward takes
 FROZEN = {render(list(frozen))}  # submodules the run kept fixed (trainable: false)
+INITIAL_WEIGHTS = {render(INITIAL_FILE if has_initial else None)}  # the run started from these
 SCHEDULER_INTERVAL = {render(interval)}  # when scheduler.step() is called: "epoch" or "step"
 SCHEDULER_MONITOR = {render(monitor)}  # ReduceLROnPlateau's metric
 CLASSIFICATION_TERMS = {render(classification_terms)}  # loss terms whose accuracy is reported
+REGRESSION_TERMS = {render(regression_terms)}  # loss terms with MAE / RMSE / R² reported
+PRECISION = {json.dumps(precision)}  # the run's precision (--precision)
 {custom_src}
 {load_src}
 
@@ -447,29 +511,122 @@ def compute_loss(losses, outputs, batch):
     return total, parts
 
 
-def evaluate(model, losses, x, y, batch_size, device):
-    """Validation: eval mode, no gradients; the mean loss and the accuracy of classifiers."""
+def evaluate(model, losses, x, y, batch_size, device, precision, y_stats):
+    """Validation: eval mode, no gradients; the mean loss, the accuracy of classifiers and the
+    MAE / RMSE / R² of regressions (in the data's own units: the target scaling undone)."""
     model.eval()
     total, count, correct = 0.0, 0, [0] * len(CLASSIFICATION_TERMS)
+    errors = [[0.0, 0.0, 0.0, 0.0, 0] for _ in REGRESSION_TERMS]  # |e|, e², Σy, Σy², n
     with torch.no_grad():
         for start in range(0, len(x), batch_size):
             rows = slice(start, start + batch_size)
             batch = {{"x": x[rows].to(device), "y": y[rows].to(device)}}
-            outputs = forward(model, batch)
-            loss, _ = compute_loss(losses, outputs, batch)
+            with autocast(device, precision):
+                outputs = forward(model, batch)
+                loss, _ = compute_loss(losses, outputs, batch)
             n = batch["x"].shape[0]
-            total += float(loss) * n
+            total += float(loss.double()) * n
             count += n
             for j, term in enumerate(CLASSIFICATION_TERMS):
                 ref = next(r for kind, r in losses[term][3] if kind == "output")
                 pred = outputs[ref]
                 if pred.dim() == 2 and batch["y"].dim() == 1:
                     correct[j] += int((pred.argmax(dim=1) == batch["y"]).sum())
+            for j, term in enumerate(REGRESSION_TERMS):
+                ref = next(r for kind, r in losses[term][3] if kind == "output")
+                p, t = outputs[ref].float().double(), batch["y"].double()
+                if p.shape != t.shape:
+                    continue
+                if y_stats is not None:
+                    mean, std = (s.to(device).double().reshape(-1) for s in y_stats)
+                    p, t = p * std + mean, t * std + mean
+                sums = errors[j]
+                sums[0] += float((p - t).abs().sum())
+                sums[1] += float(((p - t) ** 2).sum())
+                sums[2] += float(t.sum())
+                sums[3] += float((t**2).sum())
+                sums[4] += t.numel()
     record = {{"val_loss": total / max(count, 1)}}
     for j, term in enumerate(CLASSIFICATION_TERMS):
         key = "val_accuracy" if j == 0 else f"val_accuracy/{{losses[term][0]}}"
         record[key] = correct[j] / max(count, 1)
+    for j, term in enumerate(REGRESSION_TERMS):
+        abs_err, sq_err, sum_y, sum_y2, n = errors[j]
+        if n == 0:
+            continue
+        suffix = "" if j == 0 else f"/{{losses[term][0]}}"
+        sst = sum_y2 - sum_y**2 / n
+        record["val_mae" + suffix] = abs_err / n
+        record["val_rmse" + suffix] = (sq_err / n) ** 0.5
+        record["val_r2" + suffix] = 1.0 - sq_err / sst if sst > 0 else 0.0
     return record
+
+
+def autocast_dtype(precision, device):
+    """(autocast dtype or None, use a GradScaler): fp16 needs CUDA (bf16 on the CPU instead),
+    and falls back to fp16 + GradScaler where a GPU has no bf16."""
+    if precision == "fp32":
+        return None, False
+    if precision == "bf16":
+        if device.type == "cuda" and not torch.cuda.is_bf16_supported():
+            return torch.float16, True
+        return torch.bfloat16, False
+    if device.type != "cuda":
+        return torch.bfloat16, False
+    return torch.float16, True
+
+
+def autocast(device, precision):
+    dtype, _ = autocast_dtype(precision, device)
+    return torch.autocast(device.type, dtype=dtype, enabled=dtype is not None)
+
+
+def setup_processes(requested_device):
+    """(rank, world size, device). Under torchrun (WORLD_SIZE > 1) this joins the process group:
+    NCCL with one GPU per process, or gloo on the CPU."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    rank = int(os.environ.get("RANK", "0"))
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    cuda = torch.cuda.is_available() and requested_device != "cpu"
+    if world > 1:
+        import torch.distributed as dist
+
+        if cuda:
+            torch.cuda.set_device(local_rank)
+        dist.init_process_group("nccl" if cuda else "gloo")
+        device = torch.device("cuda", local_rank) if cuda else torch.device("cpu")
+    elif requested_device == "auto":
+        device = torch.device("cuda" if cuda else "cpu")
+    else:
+        device = torch.device(requested_device)
+    return rank, world, device
+
+
+def mean_over_processes(value, world, device):
+    """The step's loss averaged over the processes (each saw its share of the batch)."""
+    if world == 1:
+        return value
+    import torch.distributed as dist
+
+    t = torch.tensor([value], dtype=torch.float64, device=device)
+    dist.all_reduce(t)
+    return float(t[0]) / world
+
+
+def save_checkpoint(folder, epoch, model, optimizer, scheduler, scaler):
+    """Everything to continue training: the state_dicts of the model, optimizer, scheduler and
+    loss scaler (torch.load(path, weights_only=True) reads it back)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"epoch-{{epoch:04d}}.pt"
+    state = {{
+        "epoch": epoch,
+        "model": model.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "scheduler": None if scheduler is None else scheduler.state_dict(),
+        "scaler": scaler.state_dict() if scaler.is_enabled() else None,
+    }}
+    torch.save(state, path)
+    return path
 
 
 def main(argv=None):
@@ -479,17 +636,34 @@ def main(argv=None):
     parser.add_argument("--seed", type=int, default=SEED, help="default: %(default)s")
     parser.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda")
     parser.add_argument(
+        "--precision",
+        default=PRECISION,
+        choices=("fp32", "bf16", "fp16"),
+        help="autocast precision (default, the run's: %(default)s)",
+    )
+    parser.add_argument(
         "--data", default=str(HERE / "data.npz"), help="the .npz data file, when the data is not "
         "a scikit-learn dataset (default: data.npz next to this script)"
     )
     parser.add_argument(
         "--out", default="trained_state_dict.pt", help="where the trained state_dict goes"
     )
+    parser.add_argument(
+        "--checkpoints", default="checkpoints", help="folder for the per-epoch checkpoints"
+    )
+    parser.add_argument(
+        "--checkpoint-every", type=int, default=1, help="epochs between checkpoints (0: none)"
+    )
+    parser.add_argument("--step-log", help="also write every step's loss to this JSON-lines file")
+    parser.add_argument(
+        "--init-weights",
+        default=str(HERE / INITIAL_WEIGHTS) if INITIAL_WEIGHTS else None,
+        help="start from this state_dict (.pt) instead of the seeded initialization "
+        "(default: the run's initial weights, if it had any)",
+    )
     args = parser.parse_args(argv)
-    if args.device == "auto":
-        device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    else:
-        device = torch.device(args.device)
+    rank, world, device = setup_processes(args.device)
+    main_process = rank == 0
 
     x, y, validation = load_data(args)
     (x_train, y_train), (x_val, y_val) = split(x, y, validation, VAL_SPLIT, args.seed)
@@ -504,7 +678,20 @@ def main(argv=None):
     model = {class_name}()
     for path in FROZEN:
         model.get_submodule(path).requires_grad_(False)
+    if args.init_weights:  # warm start / fine-tuning: only tensors, never pickled code
+        initial = torch.load(args.init_weights, map_location="cpu", weights_only=True)
+        missing, unexpected = model.load_state_dict(initial, strict=False)
+        if unexpected:
+            raise SystemExit(f"{{args.init_weights}}: keys not in the model: {{unexpected}}")
+        if missing and main_process:
+            print(f"{{args.init_weights}}: {{len(missing)}} tensors keep their initial values")
     model.to(device)
+    network = model
+    if world > 1:
+        from torch.nn.parallel import DistributedDataParallel
+
+        ids = [device.index] if device.type == "cuda" else None
+        network = DistributedDataParallel(model, device_ids=ids)
     trainable = [p for p in model.parameters() if p.requires_grad]
     losses = [(label, module.to(device), w, a) for label, module, w, a in make_losses()]
     optimizer = make_optimizer(trainable)
@@ -512,11 +699,16 @@ def main(argv=None):
     batches = math.ceil(n_train / args.batch_size)
     steps_per_epoch = math.ceil(batches / GRAD_ACCUMULATION)
     scheduler = make_scheduler(optimizer, args.epochs, steps_per_epoch)
+    scaler = torch.amp.GradScaler(device.type, enabled=autocast_dtype(args.precision, device)[1])
     order_generator = torch.Generator().manual_seed(args.seed)  # the epochs' sample order
     torch.manual_seed(args.seed)  # dropout and friends
-    print(f"{{n_train}} training and {{len(x_val)}} validation samples, "
-          f"{{sum(p.numel() for p in model.parameters()):,}} parameters, on {{device}}")
+    step_log = open(args.step_log, "w") if args.step_log and main_process else None  # noqa: SIM115
+    if main_process:
+        print(f"{{n_train}} training and {{len(x_val)}} validation samples, "
+              f"{{sum(p.numel() for p in model.parameters()):,}} parameters, on {{device}}, "
+              f"{{args.precision}}" + (f", {{world}} processes" if world > 1 else ""))
 
+    step = 0
     for epoch in range(1, args.epochs + 1):
         started = time.perf_counter()
         model.train()
@@ -527,23 +719,42 @@ def main(argv=None):
         optimizer.zero_grad(set_to_none=True)
         for position, start in enumerate(range(0, n_train, args.batch_size), 1):
             idx = order[start : start + args.batch_size]
+            if world > 1:  # this process's share of the batch
+                idx = idx.tensor_split(world)[rank]
             batch = {{"x": x_train[idx].to(device), "y": y_train[idx].to(device)}}
-            loss, _ = compute_loss(losses, forward(model, batch), batch)
-            (loss / GRAD_ACCUMULATION).backward()
+            with autocast(device, args.precision):
+                loss, _ = compute_loss(losses, forward(network, batch), batch)
+            scaler.scale(loss / GRAD_ACCUMULATION).backward()
             if position % GRAD_ACCUMULATION == 0 or position == batches:
                 if GRAD_CLIP:
+                    scaler.unscale_(optimizer)
                     torch.nn.utils.clip_grad_norm_(trainable, GRAD_CLIP)
-                optimizer.step()
+                scaler.step(optimizer)
+                scaler.update()
                 optimizer.zero_grad(set_to_none=True)
                 if scheduler is not None and SCHEDULER_INTERVAL == "step":
                     scheduler.step()
-            value = loss.item()
+            value = mean_over_processes(loss.item(), world, device)
             if not math.isfinite(value):
                 raise SystemExit(f"non-finite loss at epoch {{epoch}} step {{position}}: {{value}}")
+            step += 1
             step_losses.append(value)
+            if step_log is not None:
+                step_log.write(json.dumps({{"epoch": epoch, "step": step, "loss": value}}) + "\\n")
         record = {{"epoch": epoch, "train_loss": sum(step_losses) / len(step_losses)}}
         if len(x_val):
-            record.update(evaluate(model, losses, x_val, y_val, max(args.batch_size, 256), device))
+            record.update(
+                evaluate(
+                    model,
+                    losses,
+                    x_val,
+                    y_val,
+                    max(args.batch_size, 256),
+                    device,
+                    args.precision,
+                    y_stats,
+                )
+            )
         if scheduler is not None and SCHEDULER_INTERVAL == "epoch":
             if type(scheduler).__name__ == "ReduceLROnPlateau":
                 monitor = SCHEDULER_MONITOR or "val_loss"
@@ -552,24 +763,43 @@ def main(argv=None):
                 scheduler.step()
         record["lr"] = optimizer.param_groups[0]["lr"]
         record["seconds"] = round(time.perf_counter() - started, 3)
-        print(json.dumps(record))
+        if main_process:
+            print(json.dumps(record), flush=True)
+            if args.checkpoint_every and (
+                epoch % args.checkpoint_every == 0 or epoch == args.epochs
+            ):
+                save_checkpoint(Path(args.checkpoints), epoch, model, optimizer, scheduler, scaler)
+    if step_log is not None:
+        step_log.close()
 
-    out = Path(args.out)
-    torch.save(model.state_dict(), out)
-    stats = {{
-        "normalizer": None if x_stats is None else {{
-            "mean": x_stats[0].tolist(), "std": x_stats[1].tolist()
-        }},
-        "target_scaler": None if y_stats is None else {{
-            "mean": y_stats[0].tolist(), "std": y_stats[1].tolist()
-        }},
-    }}
-    out.with_name(out.name + ".preprocess.json").write_text(json.dumps(stats) + "\\n")
-    print(f"saved the state_dict to {{out}} (normalization: {{out.name}}.preprocess.json)")
+    if main_process:
+        out = Path(args.out)
+        torch.save(model.state_dict(), out)
+        stats = {{
+            "normalizer": None if x_stats is None else {{
+                "mean": x_stats[0].tolist(), "std": x_stats[1].tolist()
+            }},
+            "target_scaler": None if y_stats is None else {{
+                "mean": y_stats[0].tolist(), "std": y_stats[1].tolist()
+            }},
+        }}
+        out.with_name(out.name + ".preprocess.json").write_text(json.dumps(stats) + "\\n")
+        print(f"saved the state_dict to {{out}} (normalization: {{out.name}}.preprocess.json)")
+
+
+def finish_processes():
+    """After main() has returned (its DistributedDataParallel wrapper is gone): wait for every
+    process, then leave the process group."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
 
 
 if __name__ == "__main__":
     main()
+    finish_processes()
 '''
     return text
 
@@ -631,6 +861,11 @@ def generate_readme(
         "- `train.py`: trains the model from scratch the way the run did "
         "(`python train.py --help`).",
     ]
+    if (files.folder / RUN_INITIAL).is_file():
+        lines.append(
+            f"- `{INITIAL_FILE}`: the weights the run started from (uploaded into the project); "
+            "train.py loads them after the seeded initialization."
+        )
     if data_arrays is not None:
         names = ", ".join(f"`{k}` {list(v.shape)} {v.dtype}" for k, v in data_arrays.items())
         lines.append(f"- `data.npz`: the run's data ({names}).")

@@ -1,0 +1,192 @@
+"""What an importer produces: the model's nodes and edges, then a complete graph document.
+
+The importers fill an `ImportedGraph` (model nodes only, wired from the input `data.x`); turning
+it into a document adds a Dataset shaped like the input, a loss per output (class scores get a
+CrossEntropyLoss, one value per sample an MSELoss, an output shaped like the input a
+reconstruction MSELoss), an Adam optimizer and a Training node, and lays it all out.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..analysis import Analysis
+from ..catalog import CATALOG
+from ..document import FORMAT
+from ..names import Namespace
+
+INPUT = "data"  # the Dataset node: the model's input is its port "x"
+OPAQUE_PREFIX = "opaque: "
+COLUMN, ROW = 240, 130  # layout spacing
+# ids of the nodes to_document adds around the model
+RESERVED_IDS = frozenset({INPUT, "optimizer", "training", "loss", *(f"loss{i}" for i in range(64))})
+
+
+class ImportFailed(Exception):
+    """An import that cannot go on; the message says what and where."""
+
+
+@dataclass
+class ImportedNode:
+    id: str
+    type: str
+    params: dict[str, Any]
+    inputs: list[tuple[str, str, str]]  # (target port, source node, source port)
+    label: str | None = None
+    module_path: str | None = None  # state_dict prefix of its weights in the original model
+    origin: str = ""  # what it was in the source, for messages
+    inferred: dict[str, Any] = field(default_factory=dict)  # sizes the source states, checked
+
+
+@dataclass
+class ImportedGraph:
+    name: str
+    input_shape: tuple[int, ...]  # batch first
+    nodes: list[ImportedNode] = field(default_factory=list)
+    outputs: list[tuple[str, str, tuple[int, ...]]] = field(default_factory=list)
+    opaque: list[str] = field(default_factory=list)  # "node id: what it was"
+    notes: list[str] = field(default_factory=list)
+    _ids: Namespace = field(default_factory=lambda: Namespace(RESERVED_IDS))
+
+    def add(
+        self,
+        hint: str,
+        type_: str,
+        params: dict[str, Any],
+        inputs: list[tuple[str, str, str]],
+        *,
+        label: str | None = None,
+        module_path: str | None = None,
+        origin: str = "",
+    ) -> ImportedNode:
+        if type_ not in CATALOG:  # pragma: no cover - importers only name catalog types
+            raise ImportFailed(f"internal: {type_} is not a catalog node type")
+        node = ImportedNode(
+            self._ids.create(hint), type_, params, inputs, label, module_path, origin
+        )
+        self.nodes.append(node)
+        return node
+
+    def add_opaque(self, hint: str, what: str, inputs: list[tuple[str, str]], why: str):
+        """A CustomLayer that names what it stands for and fails validation with that name: the
+        graph keeps its shape, and nothing pretends to compute what the original computed."""
+        names = [f"x{i}" if len(inputs) > 1 else "x" for i in range(len(inputs))]
+        message = f"opaque node: {what} ({why}) has no torchloom equivalent; rewrite this node"
+        code = (
+            f"# {OPAQUE_PREFIX}{what}: imported by torchloom without an equivalent\n"
+            f"raise NotImplementedError({message!r})\n"
+            f"return {names[0] if names else 'None'}"
+        )
+        node = self.add(
+            hint,
+            "CustomLayer",
+            {"code": code, "inputs": names, "parameters": []},
+            [(name, src, port) for name, (src, port) in zip(names, inputs, strict=True)],
+            label=f"{OPAQUE_PREFIX}{what}"[:200],
+            origin=what,
+        )
+        self.opaque.append(f"{node.id}: {what} ({why})")
+        return node
+
+
+def to_document(g: ImportedGraph) -> dict:
+    """The complete graph document: data, the model nodes, losses, optimizer, training."""
+    if not g.outputs:
+        raise ImportFailed("the model returns no tensor")
+    nodes: list[dict] = []
+    edges: list[dict] = []
+    data_params, losses = _data_and_losses(g)
+    nodes.append(_node(INPUT, "Dataset", data_params, "Input"))
+    for n in g.nodes:
+        nodes.append(_node(n.id, n.type, n.params, n.label))
+        for port, src, src_port in n.inputs:
+            edges.append(_edge(src, src_port, n.id, port))
+    for i, (loss_type, (src, port), target) in enumerate(losses):
+        loss_id = "loss" if len(losses) == 1 else f"loss{i + 1}"
+        nodes.append(_node(loss_id, loss_type, {}, None))
+        edges.append(_edge(src, port, loss_id, "input"))
+        edges.append(_edge(INPUT, target, loss_id, "target"))
+        edges.append(_edge(loss_id, "loss", "optimizer", "loss"))
+    nodes.append(_node("optimizer", "Adam", {"lr": 0.001}, None))
+    nodes.append(_node("training", "Training", {}, None))
+    _layout(nodes, edges)
+    return {
+        "format": FORMAT,
+        "name": g.name[:200] or "Imported model",
+        "description": " ".join(g.notes)[:2000],
+        "nodes": nodes,
+        "edges": edges,
+        "blocks": {},
+    }
+
+
+def check_inferred(analysis: Analysis, g: ImportedGraph) -> None:
+    """The sizes the compiler infers (in_features, num_features, ...) must be the ones the
+    original states, or the imported model is not the original."""
+    problems = []
+    for n in g.nodes:
+        if not n.inferred:
+            continue
+        got = analysis.result(n.id).params
+        for name, value in n.inferred.items():
+            if got.get(name) != value:
+                problems.append(
+                    f"{n.id} ({n.origin}): {name} is {value} in the original, but its input "
+                    f"gives {got.get(name)}"
+                )
+    if problems:
+        raise ImportFailed("the imported graph differs from the original: " + "; ".join(problems))
+
+
+def _data_and_losses(g: ImportedGraph):
+    x_shape = list(g.input_shape[1:])
+    data: dict[str, Any] = {"source": "file", "x_shape": x_shape}
+    losses = []
+    for node_id, port, shape in g.outputs:
+        per_sample = list(shape[1:])
+        if per_sample == x_shape:  # a reconstruction
+            losses.append(("MSELoss", (node_id, port), "x"))
+        elif len(per_sample) == 1 and per_sample[0] >= 2 and "task" not in data:
+            data.update(task="classification", num_classes=per_sample[0])
+            losses.append(("CrossEntropyLoss", (node_id, port), "y"))
+        else:
+            if "task" not in data:
+                data.update(task="regression", y_dim=per_sample[0] if per_sample else 1)
+            losses.append(("MSELoss", (node_id, port), "y"))
+            if len(per_sample) != 1:
+                g.notes.append(
+                    f"The output {node_id} has shape {list(shape)}: connect a loss that fits it."
+                )
+    return data, losses
+
+
+def _node(node_id: str, type_: str, params: dict, label: str | None) -> dict:
+    out: dict[str, Any] = {"id": node_id, "type": type_, "params": params, "position": [0, 0]}
+    if label:
+        out["label"] = label
+    return out
+
+
+def _edge(src: str, src_port: str, tgt: str, tgt_port: str) -> dict:
+    return {"source": src, "source_port": src_port, "target": tgt, "target_port": tgt_port}
+
+
+def _layout(nodes: list[dict], edges: list[dict]) -> None:
+    """Columns by longest path from the input, rows in document order within a column."""
+    incoming: dict[str, list[str]] = defaultdict(list)
+    for e in edges:
+        incoming[e["target"]].append(e["source"])
+    depth: dict[str, int] = {}
+    for n in nodes:  # nodes come in topological order (the importers emit them so)
+        sources = [depth[s] for s in incoming[n["id"]] if s in depth]
+        depth[n["id"]] = max(sources, default=-1) + 1
+    rows: dict[int, int] = defaultdict(int)
+    for n in nodes:
+        if n["type"] == "Training":
+            n["position"] = [0, -ROW * 2]
+            continue
+        column = depth[n["id"]]
+        n["position"] = [column * COLUMN, rows[column] * ROW]
+        rows[column] += 1

@@ -1,0 +1,461 @@
+"""`torchloom import-onnx model.onnx`: an ONNX graph's common ops as catalog nodes, with weights.
+
+Supported: Gemm and MatMul (+ Add of a bias) with constant weights → Linear; Conv → Conv1d/2d;
+MaxPool / AveragePool / GlobalAveragePool; BatchNormalization; LayerNormalization; the
+activations whose name is a catalog layer's (Relu → ReLU, LeakyRelu, Gelu, Softmax, ...);
+Add / Mul / Concat / MatMul of two tensors; Reshape / Flatten / Transpose; ReduceMean;
+Identity / Dropout (inference). Shape computations that only feed a Reshape (Shape → Gather →
+Concat, as exporters write for a dynamic batch) are dropped: the Reshape keeps the batch and
+takes the per-sample shape that shape inference gives. Anything else is listed, every op at
+once, in the error. External data is read only from files inside the model's folder.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..catalog import CATALOG
+from ..names import snake
+from .graph import INPUT, ImportedGraph, ImportFailed
+from .lookup import Unsupported, normalized
+
+ALIASES = {"alpha": ("negative_slope", "alpha"), "axis": ("dim",)}  # ONNX attribute → param
+SHAPE_INPUTS = {"Reshape": (1,), "ReduceMean": (1,), "Squeeze": (1,), "Unsqueeze": (1,)}
+
+
+def _load(path: Path):
+    import onnx
+
+    if not path.is_file():
+        raise ImportFailed(f"{path}: no such file")
+    try:
+        model = onnx.load(str(path), load_external_data=False)
+    except Exception as exc:
+        raise ImportFailed(f"{path} is not an ONNX model: {exc}") from None
+    _load_external_data(model, path.resolve().parent)
+    try:
+        onnx.checker.check_model(model)
+    except Exception as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ImportFailed(f"{path} fails onnx.checker: {first[:300]}") from None
+    try:
+        return onnx.shape_inference.infer_shapes(model, data_prop=True)
+    except Exception:
+        return model
+
+
+def _load_external_data(model, folder: Path) -> None:
+    """Tensors stored outside the .onnx file: only from files inside its own folder."""
+    from onnx.external_data_helper import uses_external_data
+
+    for tensor in model.graph.initializer:
+        if not uses_external_data(tensor):
+            continue
+        info = {e.key: e.value for e in tensor.external_data}
+        location = info.get("location", "")
+        target = (folder / location).resolve()
+        if not location or Path(location).is_absolute() or folder not in target.parents:
+            raise ImportFailed(
+                f"initializer {tensor.name}: its external data {location!r} is outside the "
+                f"model's folder {folder}; refusing to read it"
+            )
+        if not target.is_file():
+            raise ImportFailed(f"initializer {tensor.name}: external data {location} not found")
+        offset, length = int(info.get("offset", 0)), int(info.get("length", 0) or 0)
+        with open(target, "rb") as f:
+            f.seek(offset)
+            raw = f.read(length) if length else f.read()
+        tensor.raw_data = raw
+        del tensor.external_data[:]
+        tensor.data_location = 0  # DEFAULT: the bytes are in the tensor now
+
+
+def import_onnx(path: Path, name: str | None = None):
+    """(the graph, a state_dict keyed `<node id>.<param>` for carry_weights)."""
+    import onnx
+    from onnx import numpy_helper
+
+    model = _load(path)
+    g = model.graph
+    consts: dict[str, np.ndarray] = {t.name: numpy_helper.to_array(t) for t in g.initializer}
+    shapes = _shapes(model)
+    inputs = [i for i in g.input if i.name not in consts]
+    if len(inputs) != 1:
+        raise ImportFailed(
+            f"{path.name} has {len(inputs)} inputs ({', '.join(i.name for i in inputs)}); a "
+            "torchloom graph has one, x"
+        )
+    in_shape = shapes.get(inputs[0].name)
+    if in_shape is None or len(in_shape) < 2 or not all(isinstance(d, int) for d in in_shape[1:]):
+        raise ImportFailed(
+            f"input {inputs[0].name} needs a known per-sample shape (batch first), got {in_shape}"
+        )
+    graph = ImportedGraph(name or g.name or path.stem, (1, *in_shape[1:]))
+    converter = _Converter(graph, consts, shapes, Counter(n for node in g.node for n in node.input))
+    converter.values[inputs[0].name] = (INPUT, "x")
+    nodes = list(g.node)
+    needed = _data_nodes(nodes, [o.name for o in g.output])
+    unsupported: dict[str, list[str]] = {}
+    failed: set[str] = set()  # values downstream of an unsupported op: not reported again
+    for index, node in enumerate(nodes):
+        if node.op_type == "Constant":
+            attr = {a.name: a for a in node.attribute}
+            if "value" in attr:
+                consts[node.output[0]] = numpy_helper.to_array(attr["value"].t)
+            continue
+        if index not in needed:
+            continue
+        where = node.name or node.output[0]
+        if failed & set(node.input):  # after an unsupported op: only unknown op types count
+            failed.update(node.output)
+            if not converter.knows(node.op_type):
+                unsupported.setdefault(node.op_type, []).append(f"{where}: no catalog node")
+            continue
+        try:
+            converter.convert(node, onnx.helper)
+        except Unsupported as exc:
+            unsupported.setdefault(node.op_type, []).append(f"{where}: {exc}")
+            failed.update(node.output)
+    if unsupported:
+        listed = [
+            f"{op} ({len(found)} node{'s' if len(found) > 1 else ''}, e.g. {found[0]})"
+            for op, found in unsupported.items()
+        ]
+        raise ImportFailed(
+            f"{path.name} uses ops that import-onnx does not support: " + "; ".join(listed)
+        )
+    for out in g.output:
+        ref = converter.values.get(out.name)
+        if ref is None or ref[0] == INPUT:
+            raise ImportFailed(f"the output {out.name} is not computed from the input")
+        shape = shapes.get(out.name)
+        if shape is None:
+            raise ImportFailed(f"no shape known for the output {out.name}")
+        graph.outputs.append((*ref, (1, *shape[1:])))
+    graph.notes.insert(0, f"Imported from the ONNX model {path.name}.")
+    return graph, converter.state
+
+
+def _shapes(model) -> dict[str, tuple]:
+    found: dict[str, tuple] = {}
+    for info in [*model.graph.input, *model.graph.value_info, *model.graph.output]:
+        dims = info.type.tensor_type.shape.dim
+        found[info.name] = tuple(
+            d.dim_value if d.HasField("dim_value") else (d.dim_param or None) for d in dims
+        )
+    return found
+
+
+def _data_nodes(nodes: list, outputs: list[str]) -> set[int]:
+    """Indices of the nodes whose outputs reach a graph output as data (not only as a shape)."""
+    producer = {out: i for i, node in enumerate(nodes) for out in node.output}
+    seen: set[int] = set()
+    stack = list(outputs)
+    while stack:
+        index = producer.get(stack.pop())
+        if index is None or index in seen:
+            continue
+        seen.add(index)
+        node = nodes[index]
+        skip = SHAPE_INPUTS.get(node.op_type, ())
+        stack += [name for i, name in enumerate(node.input) if name and i not in skip]
+    return seen
+
+
+class _Converter:
+    def __init__(self, graph: ImportedGraph, consts: dict, shapes: dict, uses: Counter):
+        self.g, self.consts, self.shapes, self.uses = graph, consts, shapes, uses
+        self.values: dict[str, tuple[str, str]] = {}  # ONNX value → (node, port)
+        self.state: dict[str, torch.Tensor] = {}
+
+    def tensor(self, name: str) -> tuple[str, str]:
+        ref = self.values.get(name)
+        if ref is None:
+            raise Unsupported(f"its input {name} is a constant, not a tensor from the input")
+        return ref
+
+    def const(self, name: str) -> np.ndarray | None:
+        return self.consts.get(name) if name else None
+
+    def emit(self, node, type_: str, params: dict, inputs, weights: dict | None = None) -> None:
+        spec = CATALOG[type_]
+        clean = {}
+        for key, value in params.items():
+            value = normalized(spec, key, value)
+            p = spec.param(key)
+            if p is not None and p.default is not None and value == p.default:
+                continue
+            clean[key] = value
+        hint = snake(node.name or node.output[0] or type_)
+        made = self.g.add(
+            hint,
+            type_,
+            clean,
+            [(port, src, src_port) for port, (src, src_port) in inputs],
+            label=node.name or None,
+            module_path=None,
+            origin=node.op_type,
+        )
+        if weights:
+            made.module_path = made.id
+            for key, value in weights.items():
+                self.state[f"{made.id}.{key}"] = torch.from_numpy(np.array(value, copy=True))
+        self.values[node.output[0]] = (made.id, "out")
+
+    def knows(self, op_type: str) -> bool:
+        return hasattr(self, f"_op_{op_type}") or _activation(op_type) is not None
+
+    def alias(self, node) -> None:
+        self.values[node.output[0]] = self.values[node.input[0]]
+
+    def convert(self, node, helper) -> None:
+        attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+        op = node.op_type
+        handler = getattr(self, f"_op_{op}", None)
+        if handler is not None:
+            handler(node, attrs)
+            return
+        spec = _activation(op)
+        if spec is None:
+            raise Unsupported("no catalog node")
+        params = {}
+        for key, value in attrs.items():
+            target = next((n for n in ALIASES.get(key, (key,)) if spec.param(n)), None)
+            if target is None:
+                raise Unsupported(f"attribute {key} has no catalog param")
+            params[target] = value.decode() if isinstance(value, bytes) else value
+        if op in ("Softmax", "LogSoftmax") and "dim" not in params:
+            params["dim"] = -1  # the ONNX default since opset 13
+        x = self.tensor(node.input[0])
+        self.emit(node, spec.type, params, [("in", x)])
+
+    # --- ops -----------------------------------------------------------------------------
+
+    def _op_Identity(self, node, attrs) -> None:
+        self.alias(node)
+
+    _op_Dropout = _op_Identity
+
+    def _op_Gemm(self, node, attrs) -> None:
+        if (
+            attrs.get("transA", 0)
+            or attrs.get("alpha", 1.0) != 1.0
+            or attrs.get("beta", 1.0) != 1.0
+        ):
+            raise Unsupported("transA, alpha or beta other than the defaults")
+        w = self.const(node.input[1])
+        if w is None:
+            raise Unsupported("a weight that is not a constant")
+        weight = w if attrs.get("transB", 0) else w.T
+        bias = self.const(node.input[2]) if len(node.input) > 2 else None
+        self._linear(node, weight, bias)
+
+    def _linear(self, node, weight: np.ndarray, bias: np.ndarray | None) -> None:
+        x = self.tensor(node.input[0])
+        params: dict[str, Any] = {"out_features": int(weight.shape[0])}
+        weights = {"weight": weight}
+        if bias is None:
+            params["bias"] = False
+        else:
+            weights["bias"] = np.broadcast_to(bias, (weight.shape[0],))
+        self.emit(node, "Linear", params, [("in", x)], weights)
+
+    def _op_MatMul(self, node, attrs) -> None:
+        w = self.const(node.input[1])
+        if w is None:
+            a, b = self.tensor(node.input[0]), self.tensor(node.input[1])
+            self.emit(node, "MatMul", {}, [("a", a), ("b", b)])
+            return
+        if w.ndim != 2:
+            raise Unsupported("a constant operand that is not a matrix")
+        self._linear(node, w.T, None)
+
+    def _op_Add(self, node, attrs) -> None:
+        a = self.values.get(node.input[0])
+        bias = self.const(node.input[1])
+        if bias is not None and a is not None:
+            made = next((n for n in self.g.nodes if n.id == a[0]), None)
+            state_key = f"{a[0]}.bias"
+            if (
+                made is not None
+                and made.type == "Linear"
+                and made.params.get("bias") is False
+                and bias.size == made.params["out_features"]
+                and self.uses[node.input[0]] == 1
+            ):  # MatMul + Add: one Linear with a bias
+                made.params.pop("bias")
+                self.state[state_key] = torch.from_numpy(np.array(bias.reshape(-1), copy=True))
+                self.values[node.output[0]] = a
+                return
+            raise Unsupported("adding a constant")
+        self.emit(
+            node,
+            "Add",
+            {},
+            [("in", self.tensor(node.input[0])), ("in", self.tensor(node.input[1]))],
+        )
+
+    def _op_Mul(self, node, attrs) -> None:
+        self.emit(
+            node,
+            "Multiply",
+            {},
+            [("in", self.tensor(node.input[0])), ("in", self.tensor(node.input[1]))],
+        )
+
+    def _op_Concat(self, node, attrs) -> None:
+        refs = [("in", self.tensor(n)) for n in node.input]
+        self.emit(node, "Concat", {"dim": attrs.get("axis", 1)}, refs)
+
+    def _op_Conv(self, node, attrs) -> None:
+        w = self.const(node.input[1])
+        if w is None or w.ndim not in (3, 4):
+            raise Unsupported("a 1-D or 2-D convolution with constant weights")
+        dims = w.ndim - 2
+        params = {
+            "out_channels": int(w.shape[0]),
+            "kernel_size": list(w.shape[2:]),
+            "stride": attrs.get("strides", [1] * dims),
+            "padding": _symmetric(attrs, dims),
+            "dilation": attrs.get("dilations", [1] * dims),
+            "groups": attrs.get("group", 1),
+        }
+        weights = {"weight": w}
+        bias = self.const(node.input[2]) if len(node.input) > 2 else None
+        if bias is None:
+            params["bias"] = False
+        else:
+            weights["bias"] = bias
+        x = self.tensor(node.input[0])
+        self.emit(node, f"Conv{dims}d", params, [("in", x)], weights)
+
+    def _pool(self, node, attrs, kind: str) -> None:
+        kernel = attrs.get("kernel_shape")
+        if not kernel or len(kernel) not in (1, 2):
+            raise Unsupported("a 1-D or 2-D window")
+        dims = len(kernel)
+        params = {
+            "kernel_size": kernel,
+            "stride": attrs.get("strides", [1] * dims),
+            "padding": _symmetric(attrs, dims),
+            "ceil_mode": bool(attrs.get("ceil_mode", 0)),
+        }
+        if kind == "MaxPool":
+            if attrs.get("storage_order", 0) or (len(node.output) > 1 and node.output[1]):
+                raise Unsupported("indices output or storage order")
+            params["dilation"] = attrs.get("dilations", [1] * dims)
+        else:
+            params["count_include_pad"] = bool(attrs.get("count_include_pad", 0))
+        self.emit(node, f"{kind}{dims}d", params, [("in", self.tensor(node.input[0]))])
+
+    def _op_MaxPool(self, node, attrs) -> None:
+        self._pool(node, attrs, "MaxPool")
+
+    def _op_AveragePool(self, node, attrs) -> None:
+        self._pool(node, attrs, "AvgPool")
+
+    def _op_GlobalAveragePool(self, node, attrs) -> None:
+        shape = self.shapes.get(node.input[0]) or ()
+        if len(shape) not in (3, 4):
+            raise Unsupported("an input that is not (B, C, L) or (B, C, H, W)")
+        kind = f"AdaptiveAvgPool{len(shape) - 2}d"
+        self.emit(node, kind, {"output_size": 1}, [("in", self.tensor(node.input[0]))])
+
+    def _op_BatchNormalization(self, node, attrs) -> None:
+        scale, bias, mean, var = (self.const(n) for n in node.input[1:5])
+        if any(v is None for v in (scale, bias, mean, var)) or len(node.output) > 1:
+            raise Unsupported("statistics that are not constants (training mode)")
+        rank = len(self.shapes.get(node.input[0]) or ())
+        kind = {2: "BatchNorm1d", 3: "BatchNorm1d", 4: "BatchNorm2d"}.get(rank)
+        if kind is None:
+            raise Unsupported(f"a rank-{rank} input")
+        params = {
+            "eps": float(attrs.get("epsilon", 1e-5)),
+            "momentum": round(1.0 - float(attrs.get("momentum", 0.9)), 6),
+        }
+        weights = {
+            "weight": scale,
+            "bias": bias,
+            "running_mean": mean,
+            "running_var": var,
+            "num_batches_tracked": np.array(0, dtype=np.int64),
+        }
+        self.emit(node, kind, params, [("in", self.tensor(node.input[0]))], weights)
+
+    def _op_LayerNormalization(self, node, attrs) -> None:
+        rank = len(self.shapes.get(node.input[0]) or ())
+        if attrs.get("axis", -1) not in (-1, rank - 1) or (len(node.output) > 1 and node.output[1]):
+            raise Unsupported("normalization over more than the last dim")
+        scale = self.const(node.input[1])
+        bias = self.const(node.input[2]) if len(node.input) > 2 else None
+        if scale is None:
+            raise Unsupported("a scale that is not a constant")
+        params: dict[str, Any] = {"eps": float(attrs.get("epsilon", 1e-5))}
+        weights = {"weight": scale}
+        if bias is None:
+            params["bias"] = False
+        else:
+            weights["bias"] = bias
+        self.emit(node, "LayerNorm", params, [("in", self.tensor(node.input[0]))], weights)
+
+    def _op_Flatten(self, node, attrs) -> None:
+        if attrs.get("axis", 1) != 1:
+            raise Unsupported("an axis other than 1 (the batch stays first)")
+        self.emit(node, "Flatten", {}, [("in", self.tensor(node.input[0]))])
+
+    def _op_Reshape(self, node, attrs) -> None:
+        src, out = self.shapes.get(node.input[0]), self.shapes.get(node.output[0])
+        if not src or not out or not all(isinstance(d, int) for d in out[1:]):
+            raise Unsupported("an output shape that shape inference does not know")
+        if out[0] != src[0]:
+            raise Unsupported("a reshape that moves the batch dimension")
+        x = self.tensor(node.input[0])
+        if len(out) == 2 and len(src) > 2:
+            self.emit(node, "Flatten", {}, [("in", x)])
+        else:
+            self.emit(node, "Reshape", {"shape": list(out[1:])}, [("in", x)])
+
+    def _op_Transpose(self, node, attrs) -> None:
+        perm = list(attrs.get("perm", []))
+        if not perm or perm[0] != 0:
+            raise Unsupported("a permutation that moves the batch dimension")
+        moved = [i for i, p in enumerate(perm) if p != i]
+        x = self.tensor(node.input[0])
+        if len(moved) == 2:
+            params = {"dim0": moved[0], "dim1": moved[1]}
+            self.emit(node, "Transpose", params, [("in", x)])
+        else:
+            self.emit(node, "Permute", {"dims": perm}, [("in", x)])
+
+    def _op_ReduceMean(self, node, attrs) -> None:
+        axes = attrs.get("axes")
+        if axes is None and len(node.input) > 1:
+            found = self.const(node.input[1])
+            axes = None if found is None else [int(a) for a in found.reshape(-1)]
+        if not axes:
+            raise Unsupported("a mean over every dim")
+        params = {"dim": axes, "keepdim": bool(attrs.get("keepdims", 1))}
+        self.emit(node, "Mean", params, [("in", self.tensor(node.input[0]))])
+
+
+def _symmetric(attrs: dict, dims: int) -> list[int]:
+    if attrs.get("auto_pad", b"NOTSET") not in (b"NOTSET", "NOTSET", b"VALID", "VALID"):
+        raise Unsupported(f"auto_pad {attrs['auto_pad']!r}")
+    pads = list(attrs.get("pads", [0] * (2 * dims)))
+    if pads[:dims] != pads[dims:]:
+        raise Unsupported(f"asymmetric padding {pads}")
+    return pads[:dims]
+
+
+def _activation(op_type: str):
+    """The catalog activation named like the ONNX op (Relu → ReLU, LeakyRelu → LeakyReLU)."""
+    wanted = op_type.lower()
+    for spec in CATALOG.values():
+        if spec.category == "activations" and spec.type.lower() == wanted:
+            return spec
+    return None

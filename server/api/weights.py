@@ -1,0 +1,206 @@
+"""Weights uploaded into a project (warm start / fine-tuning).
+
+    POST   /api/projects/<pid>/weights            multipart: file (.safetensors or .pt state_dict),
+                                                  partial (true/false), version (optional)
+    GET    /api/projects/<pid>/weights            the project's uploaded weights
+    DELETE /api/projects/<pid>/weights/<wid>
+
+The file is read only with safetensors or torch.load(weights_only=True) and compared with the
+state_dict of the project's model (its current version, or `version`): missing, unexpected and
+wrong-shape keys are listed per node; a mismatch is a 422 unless `partial` is true, in which
+case the matching tensors are kept. What is stored is always a .safetensors file. A run starts
+from it with POST /api/projects/<pid>/runs {"init_weights": "<wid>"}; the run's graph is checked
+again (it may be another version), and the file is copied into the run's folder.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import time
+from pathlib import Path
+
+from flask import Blueprint, jsonify, request
+
+from graph_compiler import analyze, compile_graph
+from graph_compiler.analysis import Analysis
+from graph_compiler.weights import WeightsError, check, node_owners, read_weights, read_weights_file
+
+from ..engine.trainer import RunFailed, prepare_document
+from ..errors import ApiError, not_found
+from ..storage import projects as project_store
+from ..storage.files import contained, new_id
+from .common import config, services
+
+bp = Blueprint("weights", __name__, url_prefix="/api/projects")
+
+WEIGHTS_ID = re.compile(r"^[0-9a-f]{16}$")
+RUN_FILE = "initial.safetensors"  # the copy in a run's folder (the trainer's init_weights)
+TRUE, FALSE = ("1", "true", "yes", "on"), ("", "0", "false", "no", "off")
+
+
+def _folder() -> Path:
+    root = services().data.root / "uploads"
+    folder = contained(root, "weights")
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def _paths(pid: str, wid: str) -> tuple[Path, Path]:
+    folder = _folder()
+    return contained(folder, f"{pid}-{wid}.safetensors"), contained(folder, f"{pid}-{wid}.json")
+
+
+def _flag(name: str) -> bool:
+    raw = (request.form.get(name) or "").strip().lower()
+    if raw in TRUE:
+        return True
+    if raw in FALSE:
+        return False
+    raise ApiError(400, "bad_option", f"{name}: expected true or false, got {raw[:40]!r}")
+
+
+def _project(pid: str, version: int | None = None) -> dict:
+    project = project_store.get(services().db, pid, version)
+    if project is None:
+        raise not_found("project", pid if version is None else f"{pid}@{version}")
+    return project
+
+
+def model_state(analysis: Analysis):
+    """(the model's state_dict on the meta device: shapes and dtypes, submodule → node id)."""
+    allow = config().allow_custom_code
+    compiled = compile_graph(analysis, allow_custom_code=allow)
+    model = compiled.instantiate(device="meta")
+    return model.state_dict(), node_owners(compiled.attributes)
+
+
+def _analysis(document: dict) -> Analysis:
+    try:
+        raw = prepare_document(document)
+    except RunFailed as exc:
+        raise ApiError(422, exc.code, str(exc)) from None
+    analysis = analyze(raw, allow_custom_code=config().allow_custom_code)
+    if not analysis.ok:
+        raise ApiError(
+            422,
+            "invalid_graph",
+            "fix the graph's errors first: the weights are checked against its model",
+            [e.to_dict() for e in analysis.error_list],
+        )
+    return analysis
+
+
+def _checked(analysis: Analysis, given: dict, partial: bool):
+    state, owners = model_state(analysis)
+    try:
+        return check(state, given, owners, partial=partial)
+    except WeightsError as exc:
+        details = exc.report.to_dict() if exc.report is not None else None
+        raise ApiError(422, exc.code, str(exc), details) from None
+
+
+@bp.post("/<pid>/weights")
+def upload(pid: str):
+    limit = config().max_request_bytes
+    if request.content_length is not None and request.content_length > limit:
+        raise ApiError(
+            413,
+            "too_large",
+            f"the upload is {request.content_length:,} bytes; the limit is {limit:,} bytes",
+        )
+    raw_version = (request.form.get("version") or "").strip()
+    if raw_version and not raw_version.isdigit():
+        raise ApiError(400, "bad_version", "version must be an integer")
+    project = _project(pid, int(raw_version) if raw_version else None)
+    file = request.files.get("file")
+    if file is None:
+        raise ApiError(
+            400, "missing_file", 'the form needs a "file" field: a .safetensors or .pt state_dict'
+        )
+    filename = Path(file.filename or "weights").name[:200]
+    if not filename.lower().endswith((".safetensors", ".pt", ".pth", ".bin")):
+        raise ApiError(
+            400,
+            "bad_weights",
+            f"{filename}: expected a .safetensors file or a .pt / .pth state_dict",
+        )
+    partial = _flag("partial")
+    data = file.stream.read(limit + 1)
+    if len(data) > limit:
+        raise ApiError(413, "too_large", f"the file is larger than {limit:,} bytes")
+    try:
+        given = read_weights(data, filename)
+    except WeightsError as exc:
+        raise ApiError(422, exc.code, str(exc)) from None
+    selected, report = _checked(_analysis(project["document"]), given, partial)
+
+    from safetensors.torch import save_file
+
+    wid = new_id()
+    weights_path, meta_path = _paths(pid, wid)
+    tmp = weights_path.with_name(weights_path.name + ".tmp")
+    save_file({k: v.detach().contiguous() for k, v in selected.items()}, str(tmp))
+    tmp.replace(weights_path)
+    meta = {
+        "id": wid,
+        "project_id": pid,
+        "version": project["document_version"],
+        "filename": filename,
+        "partial": partial,
+        "created": time.time(),
+        "tensors": len(selected),
+        "report": report.to_dict(),
+    }
+    meta_path.write_text(json.dumps(meta, indent=2) + "\n")
+    return jsonify(meta), 201
+
+
+@bp.get("/<pid>/weights")
+def list_weights(pid: str):
+    _project(pid)
+    found = []
+    for path in sorted(_folder().glob(f"{pid}-*.json")):
+        try:
+            found.append(json.loads(path.read_text()))
+        except (OSError, ValueError):
+            continue
+    found.sort(key=lambda m: m.get("created", 0), reverse=True)
+    return jsonify({"weights": found})
+
+
+def _stored(pid: str, wid) -> tuple[Path, dict]:
+    if not isinstance(wid, str) or not WEIGHTS_ID.match(wid):
+        raise ApiError(400, "bad_weights_id", "init_weights must be the id of uploaded weights")
+    weights_path, meta_path = _paths(pid, wid)
+    if not weights_path.is_file() or not meta_path.is_file():
+        raise not_found("weights", f"{wid} of project {pid}")
+    return weights_path, json.loads(meta_path.read_text())
+
+
+@bp.delete("/<pid>/weights/<wid>")
+def delete(pid: str, wid: str):
+    _project(pid)
+    weights_path, meta_path = _stored(pid, wid)
+    weights_path.unlink(missing_ok=True)
+    meta_path.unlink(missing_ok=True)
+    return "", 204
+
+
+def for_run(pid: str, wid, analysis: Analysis) -> tuple[Path, bool, dict]:
+    """Uploaded weights checked against a run's graph: (stored file, partial, report)."""
+    weights_path, meta = _stored(pid, wid)
+    try:
+        given = read_weights_file(weights_path)
+    except WeightsError as exc:
+        raise ApiError(409, exc.code, str(exc)) from None
+    partial = bool(meta.get("partial"))
+    _, report = _checked(analysis, given, partial)
+    return weights_path, partial, report.to_dict()
+
+
+def copy_to_run(weights_path: Path, out_dir: Path) -> str:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(weights_path, out_dir / RUN_FILE)
+    return RUN_FILE

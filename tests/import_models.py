@@ -1,0 +1,162 @@
+"""Reference architectures for the import round-trip tests, written out as users write them:
+LeNet-5, ResNet-18 (BasicBlock x [2, 2, 2, 2], residual adds, 1x1 downsample) and a small
+Transformer-encoder classifier; plus models that exercise the importers' refusals."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class LeNet5(nn.Module):
+    def __init__(self, num_classes=10):
+        super().__init__()
+        self.conv1 = nn.Conv2d(1, 6, 5, padding=2)
+        self.pool1 = nn.AvgPool2d(2)
+        self.conv2 = nn.Conv2d(6, 16, 5)
+        self.pool2 = nn.AvgPool2d(2)
+        self.fc1 = nn.Linear(16 * 5 * 5, 120)
+        self.fc2 = nn.Linear(120, 84)
+        self.fc3 = nn.Linear(84, num_classes)
+
+    def forward(self, x):
+        x = self.pool1(torch.tanh(self.conv1(x)))
+        x = self.pool2(torch.tanh(self.conv2(x)))
+        x = x.view(x.size(0), -1)
+        x = F.relu(self.fc1(x))
+        x = F.relu(self.fc2(x))
+        return self.fc3(x)
+
+
+class BasicBlock(nn.Module):
+    expansion = 1
+
+    def __init__(self, inplanes, planes, stride=1, downsample=None):
+        super().__init__()
+        self.conv1 = nn.Conv2d(inplanes, planes, 3, stride=stride, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(planes)
+        self.relu = nn.ReLU(inplace=True)
+        self.conv2 = nn.Conv2d(planes, planes, 3, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(planes)
+        self.downsample = downsample
+
+    def forward(self, x):
+        identity = x
+        out = self.relu(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out))
+        if self.downsample is not None:
+            identity = self.downsample(x)
+        out += identity
+        return self.relu(out)
+
+
+class ResNet18(nn.Module):
+    def __init__(self, num_classes=10):
+        super().__init__()
+        self.inplanes = 64
+        self.conv1 = nn.Conv2d(3, 64, 7, stride=2, padding=3, bias=False)
+        self.bn1 = nn.BatchNorm2d(64)
+        self.relu = nn.ReLU(inplace=True)
+        self.maxpool = nn.MaxPool2d(3, stride=2, padding=1)
+        self.layer1 = self._make_layer(64, 2)
+        self.layer2 = self._make_layer(128, 2, stride=2)
+        self.layer3 = self._make_layer(256, 2, stride=2)
+        self.layer4 = self._make_layer(512, 2, stride=2)
+        self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
+        self.fc = nn.Linear(512, num_classes)
+
+    def _make_layer(self, planes, blocks, stride=1):
+        downsample = None
+        if stride != 1 or self.inplanes != planes:
+            downsample = nn.Sequential(
+                nn.Conv2d(self.inplanes, planes, 1, stride=stride, bias=False),
+                nn.BatchNorm2d(planes),
+            )
+        layers = [BasicBlock(self.inplanes, planes, stride, downsample)]
+        self.inplanes = planes
+        layers += [BasicBlock(planes, planes) for _ in range(1, blocks)]
+        return nn.Sequential(*layers)
+
+    def forward(self, x):
+        x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
+        x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
+        x = torch.flatten(self.avgpool(x), 1)
+        return self.fc(x)
+
+
+class TransformerClassifier(nn.Module):
+    def __init__(self, features=12, d_model=32, nhead=4, layers=2, num_classes=5):
+        super().__init__()
+        self.proj = nn.Linear(features, d_model)
+        layer = nn.TransformerEncoderLayer(
+            d_model, nhead, dim_feedforward=64, dropout=0.1, batch_first=True
+        )
+        self.encoder = nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
+        self.norm = nn.LayerNorm(d_model)
+        self.head = nn.Linear(d_model, num_classes)
+
+    def forward(self, x):
+        h = self.encoder(self.proj(x))
+        h = self.norm(h).mean(dim=1)
+        return self.head(h)
+
+
+class WithOpaque(nn.Module):
+    """torch.cumsum and nn.Hardtanh have no catalog node: both stay opaque."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc1 = nn.Linear(8, 16)
+        self.clip = nn.Hardtanh()
+        self.fc2 = nn.Linear(16, 3)
+
+    def forward(self, x):
+        return self.fc2(torch.cumsum(self.clip(self.fc1(x)), dim=1))
+
+
+class Branchy(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(8, 3)
+
+    def forward(self, x):
+        if x.sum() > 0:
+            return self.fc(x)
+        return -self.fc(x)
+
+
+class Shared(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(8, 8)
+
+    def forward(self, x):
+        return self.fc(self.fc(x))
+
+
+class SequenceModel(nn.Module):
+    """LSTM (batch first) → last step, plus a Chunk/Concat, a transpose and a slice."""
+
+    def __init__(self):
+        super().__init__()
+        self.lstm = nn.LSTM(6, 16, batch_first=True)
+        self.head = nn.Linear(8, 4)
+
+    def forward(self, x):
+        out, _ = self.lstm(x)
+        a, b = torch.chunk(out[:, -1], 2, dim=1)
+        y = torch.cat([b, a], dim=1).unsqueeze(1).transpose(1, 2).squeeze(2)
+        return self.head(y[:, 4:12] * torch.sigmoid(y[:, 0:8]))
+
+
+class WithParameter(nn.Module):
+    """A bare parameter added in forward: the add that reads it stays opaque."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(8, 4)
+        self.offset = nn.Parameter(torch.zeros(1, 4))
+
+    def forward(self, x):
+        return self.fc(x) + self.offset

@@ -1,0 +1,290 @@
+"""`torchloom import-onnx`: models exported by torchloom (server/exports/onnx_export.py)
+re-import to equivalent graphs with the same outputs; unsupported ops are listed; external data
+is never read from outside the model's folder."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+import torch
+from onnx import TensorProto, helper, numpy_helper
+from safetensors.torch import load_file, save_file
+
+from graph_compiler import analyze, compile_graph
+from graph_compiler.cli import main
+from server.engine.data import Normalizer, load_data, split
+from server.engine.trainer import prepare_document
+from server.storage import runs as store
+from tests.server_app import AUTH, make_app
+
+pytestmark = [
+    pytest.mark.filterwarnings("ignore::DeprecationWarning"),
+    pytest.mark.filterwarnings("ignore::FutureWarning"),
+]
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+FIGURES: dict[str, dict] = {}
+
+
+def run_cli(*argv: str) -> int:
+    return main(["import-onnx", *argv])
+
+
+@pytest.fixture(scope="module")
+def app(tmp_path_factory):
+    return make_app(tmp_path_factory.mktemp("onnx-import"))
+
+
+def exported(app, example: str, run_id: str, tmp: Path) -> tuple[Path, torch.nn.Module, tuple]:
+    """A finished run of the example (seeded weights, perturbed batch-norm statistics) exported
+    to ONNX through the server: (model.onnx, the torch model, the per-sample input shape)."""
+    services = app.extensions["torchloom"]
+    raw = prepare_document(json.loads((EXAMPLES / f"{example}.json").read_text()))
+    compiled = compile_graph(raw)
+    folder = services.data.run_dir(run_id)
+    folder.mkdir(parents=True)
+    (folder / "model.py").write_text(compiled.source)
+    (folder / "graph.json").write_text(json.dumps(raw))
+    loaded = load_data(next(n for n in raw["nodes"] if n["type"] == "Dataset")["params"])
+    settings = compiled.analysis.settings
+    (x_train, _), _ = split(loaded, settings["val_split"], settings["seed"])
+    norm = Normalizer.fit(x_train).state_dict()
+    preprocess = {
+        "normalizer": {k: v.tolist() if torch.is_tensor(v) else v for k, v in norm.items()},
+        "target_scaler": None,
+        "class_names": loaded.class_names,
+        "task": loaded.task,
+    }
+    (folder / "preprocess.json").write_text(json.dumps(preprocess))
+    model = compiled.instantiate(seed=0)
+    generator = torch.Generator().manual_seed(1)
+    for m in model.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.uniform_(-0.5, 0.5, generator=generator)
+            m.running_var.uniform_(0.5, 1.5, generator=generator)
+            m.weight.data.uniform_(0.5, 1.5, generator=generator)
+    save_file(dict(model.state_dict()), str(folder / "model.safetensors"))
+    store.create(services.db, run_id, "p", 1, raw, {}, str(folder))
+    store.update_run(services.db, run_id, status="finished")
+    r = app.test_client().get(f"/api/runs/{run_id}/export/model.onnx", headers=AUTH)
+    assert r.status_code == 200, r.get_json(silent=True)
+    path = tmp / f"{example}.onnx"
+    path.write_bytes(r.data)
+    return path, model.eval(), tuple(compiled.analysis.data.x_shape)
+
+
+@pytest.mark.parametrize(
+    ("example", "run_id"),
+    [
+        ("digits_mlp", "00000000000000b1"),
+        ("digits_cnn", "00000000000000b2"),
+        ("residual_cnn", "00000000000000b3"),
+        ("diabetes_regression", "00000000000000b4"),
+    ],
+)
+def test_torchloom_exports_reimport_with_the_same_outputs(app, example, run_id, tmp_path, capsys):
+    path, original, x_shape = exported(app, example, run_id, tmp_path)
+    out = tmp_path / "graph.json"
+    assert run_cli(str(path), "-o", str(out)) == 0, capsys.readouterr().err
+    document = json.loads(out.read_text())
+    analysis = analyze(document)
+    assert analysis.ok, analysis.error_list
+    rebuilt = compile_graph(analysis).instantiate()
+    rebuilt.load_state_dict(load_file(str(tmp_path / "graph.safetensors")))
+    rebuilt.eval()
+
+    x = torch.randn(6, *x_shape, generator=torch.Generator().manual_seed(2))
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    (runtime,) = session.run(None, {"x": x.numpy()})
+    with torch.no_grad():
+        got, expected = rebuilt(x), original(x)
+    diff_torch = float((got - expected).abs().max())
+    diff_runtime = float(np.abs(got.numpy() - runtime).max())
+    assert diff_torch <= 1e-5 and diff_runtime <= 1e-5, (diff_torch, diff_runtime)
+
+    # equivalent: the same convolutions and linear layers, in order (a batch norm in eval
+    # mode may be folded into the convolution before it: then its conv gains a bias)
+    def layers(model):
+        return [
+            (type(m).__name__, tuple(m.weight.shape))
+            for m in model.modules()
+            if isinstance(m, torch.nn.Linear | torch.nn.Conv2d)
+        ]
+
+    assert layers(rebuilt) == layers(original)
+    FIGURES[example] = {
+        "params": sum(p.numel() for p in rebuilt.parameters()),
+        "max_abs_diff_vs_torch": diff_torch,
+        "max_abs_diff_vs_onnxruntime": diff_runtime,
+    }
+
+
+def _compare_with_runtime(path: Path, tmp_path: Path, x: np.ndarray) -> tuple[list, float]:
+    out = tmp_path / "graph.json"
+    assert run_cli(str(path), "-o", str(out)) == 0
+    document = json.loads(out.read_text())
+    rebuilt = compile_graph(document).instantiate()
+    rebuilt.load_state_dict(load_file(str(tmp_path / "graph.safetensors")))
+    rebuilt.eval()
+    (expected,) = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(
+        None, {"x": x}
+    )
+    with torch.no_grad():
+        got = rebuilt(torch.from_numpy(x)).numpy()
+    assert got.shape == expected.shape
+    return [n["type"] for n in document["nodes"]], float(np.abs(got - expected).max())
+
+
+def test_normalization_merges_and_matmul_bias(tmp_path, capsys):
+    """BatchNormalization, Relu, Mul, Concat, Transpose, GlobalAveragePool, Flatten and
+    MatMul + Add (one Linear), written by hand."""
+    rng = np.random.default_rng(0)
+
+    def const(name, *shape, low=-1.0, high=1.0):
+        return numpy_helper.from_array(rng.uniform(low, high, shape).astype(np.float32), name)
+
+    nodes = [
+        helper.make_node("BatchNormalization", ["x", "s", "b", "m", "v"], ["a"], epsilon=1e-3),
+        helper.make_node("Relu", ["a"], ["r"]),
+        helper.make_node("Mul", ["a", "r"], ["p"]),
+        helper.make_node("Concat", ["r", "p"], ["c"], axis=1),
+        helper.make_node("Transpose", ["c"], ["t"], perm=[0, 1, 3, 2]),
+        helper.make_node("GlobalAveragePool", ["t"], ["g"]),
+        helper.make_node("Flatten", ["g"], ["f"], axis=1),
+        helper.make_node("MatMul", ["f", "w"], ["h"]),
+        helper.make_node("Add", ["h", "bias"], ["y"]),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "handmade",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 2, 4, 5])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 3])],
+        [
+            const("s", 2, low=0.5, high=1.5),
+            const("b", 2),
+            const("m", 2),
+            const("v", 2, low=0.5, high=1.5),
+            const("w", 4, 3),
+            const("bias", 3),
+        ],
+    )
+    path = tmp_path / "handmade.onnx"
+    onnx.save_model(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
+    x = rng.standard_normal((5, 2, 4, 5)).astype(np.float32)
+    types, diff = _compare_with_runtime(path, tmp_path, x)
+    assert diff <= 1e-5, diff
+    model_types = types[1 : types.index("CrossEntropyLoss")]
+    assert model_types == [
+        "BatchNorm2d", "ReLU", "Multiply", "Concat", "Transpose", "AdaptiveAvgPool2d",
+        "Flatten", "Linear",
+    ]  # fmt: skip
+
+
+def test_torch_export_with_layer_norm_and_activations(tmp_path):
+    """Conv, LeakyRelu, AveragePool, Reshape, Gemm, Gelu, LayerNormalization, LogSoftmax as
+    torch.onnx writes them."""
+
+    class Net(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = torch.nn.Conv2d(3, 8, 3, stride=2, padding=1)
+            self.pool = torch.nn.AvgPool2d(2)
+            self.fc = torch.nn.Linear(8 * 4 * 4, 16)
+            self.norm = torch.nn.LayerNorm(16)
+            self.out = torch.nn.Linear(16, 5)
+
+        def forward(self, x):
+            x = self.pool(torch.nn.functional.leaky_relu(self.conv(x), 0.2))
+            h = self.norm(torch.nn.functional.gelu(self.fc(torch.flatten(x, 1))))
+            return torch.log_softmax(self.out(h), dim=1)
+
+    x = torch.randn(4, 3, 16, 16)
+    program = torch.export.export(
+        Net().eval(), (x,), dynamic_shapes=({0: torch.export.Dim("batch", min=1)},), strict=False
+    )
+    path = tmp_path / "net.onnx"
+    torch.onnx.export(program, (x,), str(path), dynamo=True, input_names=["x"], verbose=False)
+    types, diff = _compare_with_runtime(path, tmp_path, x.numpy())
+    assert diff <= 1e-5, diff
+    assert {"LayerNorm", "GELU", "LeakyReLU", "AvgPool2d", "LogSoftmax"} <= set(types)
+
+
+def test_unsupported_ops_are_listed(app, tmp_path, capsys):
+    path, _, _ = exported(app, "transformer_classifier", "00000000000000b5", tmp_path)
+    assert run_cli(str(path), "-o", str(tmp_path / "g.json")) == 1
+    err = capsys.readouterr().err
+    assert "uses ops that import-onnx does not support" in err
+    for op in ("Gather", "Transpose"):
+        assert f"{op} (" in err
+    assert "Traceback" not in err and not (tmp_path / "g.json").exists()
+
+
+def tiny_model(tmp_path: Path, location: str | None) -> Path:
+    """x (N, 4) → Gemm with a 3×4 weight; the weight stored as external data at `location`."""
+    weight = numpy_helper.from_array(np.arange(12, dtype=np.float32).reshape(3, 4), "w")
+    bias = numpy_helper.from_array(np.ones(3, dtype=np.float32), "b")
+    graph = helper.make_graph(
+        [helper.make_node("Gemm", ["x", "w", "b"], ["y"], transB=1, name="fc")],
+        "tiny",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 4])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 3])],
+        [weight, bias],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    folder = tmp_path / "model"
+    folder.mkdir()
+    path = folder / "tiny.onnx"
+    if location is None:
+        onnx.save_model(model, str(path))
+        return path
+    onnx.save_model(
+        model,
+        str(path),
+        save_as_external_data=True,
+        all_tensors_to_one_file=True,
+        location="weights.bin",
+        size_threshold=0,
+    )
+    if location != "weights.bin":  # point the model elsewhere
+        (tmp_path / "secret.bin").write_bytes((folder / "weights.bin").read_bytes())
+        proto = onnx.load(str(path), load_external_data=False)
+        for tensor in proto.graph.initializer:
+            for entry in tensor.external_data:
+                if entry.key == "location":
+                    entry.value = location
+        onnx.save_model(proto, str(path))
+    return path
+
+
+def test_external_data_inside_the_folder_is_read(tmp_path, capsys):
+    path = tiny_model(tmp_path, "weights.bin")
+    assert run_cli(str(path), "-o", str(tmp_path / "g.json")) == 0, capsys.readouterr().err
+    weights = load_file(str(tmp_path / "g.safetensors"))
+    assert torch.equal(weights["fc.weight"], torch.arange(12.0).reshape(3, 4))
+    assert torch.equal(weights["fc.bias"], torch.ones(3))
+
+
+@pytest.mark.parametrize("location", ["../secret.bin", "/etc/hostname"])
+def test_external_data_outside_the_folder_is_refused(tmp_path, capsys, location):
+    path = tiny_model(tmp_path, location)
+    assert run_cli(str(path), "-o", str(tmp_path / "g.json")) == 1
+    err = capsys.readouterr().err
+    assert "outside the model's folder" in err and "refusing" in err
+
+
+def test_unreadable_files_are_clear(tmp_path, capsys):
+    assert run_cli(str(tmp_path / "none.onnx"), "-o", str(tmp_path / "g.json")) == 1
+    assert "no such file" in capsys.readouterr().err
+    (tmp_path / "bad.onnx").write_bytes(b"\x00garbage")
+    assert run_cli(str(tmp_path / "bad.onnx"), "-o", str(tmp_path / "g.json")) == 1
+    err = capsys.readouterr().err
+    assert "bad.onnx" in err and "Traceback" not in err
+
+
+def test_zz_report_figures():
+    print("\nimport-onnx round trips:", json.dumps(FIGURES, indent=2))
