@@ -423,6 +423,14 @@ def test_predict_a_validation_sample_by_index(env):
     assert body["task"] == "classification" and body["index"] == 5
 
 
+def test_predict_the_first_sample_and_get_its_raw_input_back(env):
+    body = predict(env, {"index": 0}).get_json()
+    assert body["index"] == 0 and body["true"] == int(env["y_val"][0])
+    assert np.allclose(body["input"], env["x_val"][0].tolist())
+    resent = predict(env, {"input": body["input"]}).get_json()
+    assert np.allclose(resent["outputs"][0], body["outputs"][0], atol=1e-6)
+
+
 def test_predict_raw_input_is_normalized_like_the_run(env):
     raw = env["x_val"][5].tolist()
     by_input = predict(env, {"input": raw}).get_json()

@@ -33,7 +33,12 @@ def head(rm: RunModel) -> tuple[str, int]:
 
 
 def _sample_from_body(rm: RunModel, body: dict, datasets_root: Path) -> dict[str, Any]:
-    chosen = [k for k in ("index", "input", "random") if body.get(k) not in (None, False)]
+    # `is not`: index 0 is a sample (0 == False), and "random": false means not chosen
+    chosen = [
+        k
+        for k in ("index", "input", "random")
+        if body.get(k) is not None and body.get(k) is not False
+    ]
     if len(chosen) != 1:
         raise ApiError(
             400,
@@ -151,6 +156,7 @@ def predict(rm: RunModel, body: dict, datasets_root: Path) -> dict[str, Any]:
     }
     if sample["index"] is not None:
         result["index"] = sample["index"]
+        result["input"] = _tolist(sample["x"])  # the raw sample, to show or edit and resend
     class_names = rm.files.preprocess.get("class_names")
     if kind == "classification":
         probs = torch.softmax(main, dim=0)
