@@ -13,13 +13,11 @@ import onnxruntime as ort
 import pytest
 import torch
 from onnx import TensorProto, helper, numpy_helper
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 
 from graph_compiler import analyze, compile_graph
 from graph_compiler.cli import main
-from server.engine.data import Normalizer, load_data, split
-from server.engine.trainer import prepare_document
-from server.storage import runs as store
+from tests.run_folders import fabricated_run
 from tests.server_app import AUTH, make_app
 
 pytestmark = [
@@ -43,34 +41,17 @@ def app(tmp_path_factory):
 def exported(app, example: str, run_id: str, tmp: Path) -> tuple[Path, torch.nn.Module, tuple]:
     """A finished run of the example (seeded weights, perturbed batch-norm statistics) exported
     to ONNX through the server: (model.onnx, the torch model, the per-sample input shape)."""
-    services = app.extensions["torchloom"]
-    raw = prepare_document(json.loads((EXAMPLES / f"{example}.json").read_text()))
-    compiled = compile_graph(raw)
-    folder = services.data.run_dir(run_id)
-    folder.mkdir(parents=True)
-    (folder / "model.py").write_text(compiled.source)
-    (folder / "graph.json").write_text(json.dumps(raw))
-    loaded = load_data(next(n for n in raw["nodes"] if n["type"] == "Dataset")["params"])
-    settings = compiled.analysis.settings
-    (x_train, _), _ = split(loaded, settings["val_split"], settings["seed"])
-    norm = Normalizer.fit(x_train).state_dict()
-    preprocess = {
-        "normalizer": {k: v.tolist() if torch.is_tensor(v) else v for k, v in norm.items()},
-        "target_scaler": None,
-        "class_names": loaded.class_names,
-        "task": loaded.task,
-    }
-    (folder / "preprocess.json").write_text(json.dumps(preprocess))
-    model = compiled.instantiate(seed=0)
-    generator = torch.Generator().manual_seed(1)
-    for m in model.modules():
-        if isinstance(m, torch.nn.BatchNorm2d):
-            m.running_mean.uniform_(-0.5, 0.5, generator=generator)
-            m.running_var.uniform_(0.5, 1.5, generator=generator)
-            m.weight.data.uniform_(0.5, 1.5, generator=generator)
-    save_file(dict(model.state_dict()), str(folder / "model.safetensors"))
-    store.create(services.db, run_id, "p", 1, raw, {}, str(folder))
-    store.update_run(services.db, run_id, status="finished")
+
+    def perturb(model: torch.nn.Module) -> None:
+        generator = torch.Generator().manual_seed(1)
+        for m in model.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.running_mean.uniform_(-0.5, 0.5, generator=generator)
+                m.running_var.uniform_(0.5, 1.5, generator=generator)
+                m.weight.data.uniform_(0.5, 1.5, generator=generator)
+
+    document = json.loads((EXAMPLES / f"{example}.json").read_text())
+    _, compiled, model = fabricated_run(app, run_id, document, adjust=perturb)
     r = app.test_client().get(f"/api/runs/{run_id}/export/model.onnx", headers=AUTH)
     assert r.status_code == 200, r.get_json(silent=True)
     path = tmp / f"{example}.onnx"

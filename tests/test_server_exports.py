@@ -21,17 +21,17 @@ import numpy as np
 import pytest
 import torch
 from safetensors.torch import load as load_safetensors
-from safetensors.torch import save_file
 
 from graph_compiler import analyze, compile_graph
 from graph_compiler.codegen import model_class_name, model_interface
 from graph_compiler.plan import build_plan
 from server.app import create_app
 from server.config import ServerConfig
-from server.engine.data import Normalizer, load_data, split
-from server.engine.trainer import Trainer, prepare_document
+from server.engine.data import load_data, split
+from server.engine.trainer import Trainer
 from server.storage import runs as store
 from tests.helpers import add, edge, mlp, node
+from tests.run_folders import fabricated_run
 
 pytestmark = [
     pytest.mark.filterwarnings("ignore::DeprecationWarning"),
@@ -277,30 +277,7 @@ def test_onnx_export_is_checked_compared_and_has_a_dynamic_batch(env):
 
 
 def _fabricated_run(app, run_id: str, document: dict, *, allow_custom_code=False) -> Path:
-    """A finished run's folder without training: model.py, graph.json, preprocess.json and the
-    seeded initial weights."""
-    services = app.extensions["torchloom"]
-    raw = prepare_document(document)
-    compiled = compile_graph(raw, allow_custom_code=allow_custom_code)
-    folder = services.data.run_dir(run_id)
-    folder.mkdir(parents=True)
-    (folder / "model.py").write_text(compiled.source)
-    (folder / "graph.json").write_text(json.dumps(raw))
-    loaded = load_data(next(n for n in raw["nodes"] if n["type"] == "Dataset")["params"])
-    settings = compiled.analysis.settings
-    (x_train, _), _ = split(loaded, settings["val_split"], settings["seed"])
-    norm = Normalizer.fit(x_train).state_dict()
-    preprocess = {
-        "normalizer": {k: v.tolist() if torch.is_tensor(v) else v for k, v in norm.items()},
-        "target_scaler": None,
-        "class_names": loaded.class_names,
-        "task": loaded.task,
-    }
-    (folder / "preprocess.json").write_text(json.dumps(preprocess))
-    model = compiled.instantiate(seed=0)
-    save_file(dict(model.state_dict()), str(folder / "model.safetensors"))
-    _insert(services, run_id, raw, "finished")
-    return folder
+    return fabricated_run(app, run_id, document, allow_custom_code=allow_custom_code)[0]
 
 
 def test_an_untraceable_custom_layer_is_a_422_naming_the_node(tmp_path):

@@ -49,3 +49,20 @@ def document_from(body: dict, key: str = "document") -> Any:
                 f"the graph has {len(nodes)} nodes; the limit is {cfg.max_nodes}",
             )
     return doc
+
+
+def check_upload_size() -> None:
+    """413 before reading a multipart upload whose declared size is over the request limit."""
+    limit = config().max_request_bytes
+    if request.content_length is not None and request.content_length > limit:
+        raise ApiError(
+            413,
+            "too_large",
+            f"the upload is {request.content_length:,} bytes; the limit is {limit:,} bytes",
+        )
+
+
+def require_valid(analysis: Any, message: str) -> None:
+    """422 with every validation error when the graph cannot be built."""
+    if not analysis.ok:
+        raise ApiError(422, "invalid_graph", message, [e.to_dict() for e in analysis.error_list])

@@ -19,7 +19,7 @@ from graph_compiler.datasets import BUILTINS, describe
 from ..engine.data import with_defaults
 from ..errors import ApiError, not_found
 from ..storage import datasets as store
-from .common import config, services
+from .common import check_upload_size, config, services
 
 bp = Blueprint("datasets", __name__, url_prefix="/api/datasets")
 
@@ -103,13 +103,7 @@ def list_datasets():
 
 @bp.post("")
 def upload():
-    limit = config().max_request_bytes
-    if request.content_length is not None and request.content_length > limit:
-        raise ApiError(
-            413,
-            "too_large",
-            f"the upload is {request.content_length:,} bytes; the limit is {limit:,} bytes",
-        )
+    check_upload_size()
     file = request.files.get("file")
     if file is None:
         raise ApiError(400, "missing_file", 'the form needs a "file" field with the data file')

@@ -14,7 +14,7 @@ from ..errors import ApiError, not_found
 from ..storage import projects as project_store
 from ..storage import runs as store
 from ..storage.files import new_id
-from .common import config, json_body, services
+from .common import config, json_body, require_valid, services
 
 bp = Blueprint("runs", __name__, url_prefix="/api")
 
@@ -77,13 +77,7 @@ def start(pid: str):
         raise ApiError(400, exc.code, str(exc)) from None
     document = _resolve_data(document)
     analysis = analyze(document, allow_custom_code=config().allow_custom_code)
-    if not analysis.ok:
-        raise ApiError(
-            422,
-            "invalid_graph",
-            "fix the graph's errors before training",
-            [e.to_dict() for e in analysis.error_list],
-        )
+    require_valid(analysis, "fix the graph's errors before training")
     initial = None
     if body.get("init_weights") is not None:  # warm start from uploaded weights
         from .weights import for_run

@@ -31,7 +31,7 @@ from ..engine.trainer import RunFailed, prepare_document
 from ..errors import ApiError, not_found
 from ..storage import projects as project_store
 from ..storage.files import contained, new_id
-from .common import config, services
+from .common import check_upload_size, config, require_valid, services
 
 bp = Blueprint("weights", __name__, url_prefix="/api/projects")
 
@@ -82,13 +82,7 @@ def _analysis(document: dict) -> Analysis:
     except RunFailed as exc:
         raise ApiError(422, exc.code, str(exc)) from None
     analysis = analyze(raw, allow_custom_code=config().allow_custom_code)
-    if not analysis.ok:
-        raise ApiError(
-            422,
-            "invalid_graph",
-            "fix the graph's errors first: the weights are checked against its model",
-            [e.to_dict() for e in analysis.error_list],
-        )
+    require_valid(analysis, "fix the graph's errors first: weights are checked against its model")
     return analysis
 
 
@@ -103,13 +97,7 @@ def _checked(analysis: Analysis, given: dict, partial: bool):
 
 @bp.post("/<pid>/weights")
 def upload(pid: str):
-    limit = config().max_request_bytes
-    if request.content_length is not None and request.content_length > limit:
-        raise ApiError(
-            413,
-            "too_large",
-            f"the upload is {request.content_length:,} bytes; the limit is {limit:,} bytes",
-        )
+    check_upload_size()
     raw_version = (request.form.get("version") or "").strip()
     if raw_version and not raw_version.isdigit():
         raise ApiError(400, "bad_version", "version must be an integer")
@@ -127,6 +115,7 @@ def upload(pid: str):
             f"{filename}: expected a .safetensors file or a .pt / .pth state_dict",
         )
     partial = _flag("partial")
+    limit = config().max_request_bytes
     data = file.stream.read(limit + 1)
     if len(data) > limit:
         raise ApiError(413, "too_large", f"the file is larger than {limit:,} bytes")
