@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 from flask import Blueprint, jsonify, request
 
 from graph_compiler import GraphCompileError, analyze, catalog_json, generate
@@ -52,3 +55,26 @@ def codegen():
             422, "invalid_graph", "the graph has errors", [e.to_dict() for e in exc.errors]
         ) from None
     return jsonify({"source": source})
+
+
+@bp.get("/examples")
+def examples():
+    """The example graphs (examples/*.json) for the gallery; each opens as a new project."""
+    out = []
+    folder = config().examples_dir
+    for path in sorted(Path(folder).glob("*.json")) if folder else []:
+        try:
+            doc = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if not isinstance(doc, dict):
+            continue
+        out.append(
+            {
+                "file": path.name,
+                "name": str(doc.get("name") or path.stem),
+                "description": str(doc.get("description") or ""),
+                "document": doc,
+            }
+        )
+    return jsonify({"examples": out})

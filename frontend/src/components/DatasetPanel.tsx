@@ -1,0 +1,176 @@
+// The data source: built-in datasets, uploaded files (CSV, NPZ/NPY, safetensors, image zip,
+// MNIST, CIFAR-10) with an upload form and a preview (shapes, classes, samples as thumbnails).
+import { useEffect, useRef, useState } from "react";
+import { api, type BuiltinDataset, type UploadedDataset } from "../api";
+import type { GNode } from "../doc";
+import { errorText, toast } from "../session";
+import { useEditor } from "../store";
+
+type Preview = Record<string, unknown> & {
+  num_samples?: number;
+  x_shape?: number[];
+  task?: string;
+  num_classes?: number | null;
+  is_image?: boolean;
+  classes?: { id: number; name: string; count: number }[];
+  samples?: { x: unknown; y: unknown; label?: string }[];
+};
+
+function Thumb({ x }: { x: unknown }) {
+  const ref = useRef<HTMLCanvasElement>(null);
+  useEffect(() => {
+    const c = ref.current;
+    if (!c || !Array.isArray(x)) return;
+    const chw = x as number[][][];
+    const channels = chw.length;
+    const h = chw[0]?.length ?? 0;
+    const w = chw[0]?.[0]?.length ?? 0;
+    if (!h || !w) return;
+    c.width = w;
+    c.height = h;
+    let lo = Infinity;
+    let hi = -Infinity;
+    for (const ch of chw) for (const row of ch) for (const v of row) {
+      lo = Math.min(lo, v);
+      hi = Math.max(hi, v);
+    }
+    const scale = hi > lo ? 255 / (hi - lo) : 0;
+    const ctx = c.getContext("2d");
+    if (!ctx) return;
+    const img = ctx.createImageData(w, h);
+    for (let i = 0; i < h; i++)
+      for (let j = 0; j < w; j++) {
+        const k = (i * w + j) * 4;
+        for (let ch = 0; ch < 3; ch++) img.data[k + ch] = (chw[channels === 3 ? ch : 0][i][j] - lo) * scale;
+        img.data[k + 3] = 255;
+      }
+    ctx.putImageData(img, 0, 0);
+  }, [x]);
+  return <canvas ref={ref} className="thumb" aria-hidden="true" />;
+}
+
+function PreviewView({ preview }: { preview: Preview }) {
+  return (
+    <div className="ds-preview" data-testid="dataset-preview">
+      <div>
+        {preview.num_samples?.toLocaleString()} samples · x {JSON.stringify(preview.x_shape)} · {preview.task}
+        {preview.num_classes ? ` · ${preview.num_classes} classes` : ""}
+      </div>
+      {preview.classes && (
+        <div className="muted small">
+          {preview.classes.slice(0, 12).map((c) => `${c.name}: ${c.count}`).join(" · ")}
+          {preview.classes.length > 12 ? " …" : ""}
+        </div>
+      )}
+      <div className="ds-samples">
+        {(preview.samples ?? []).map((s, i) => (
+          <div key={i} className="ds-sample">
+            {preview.is_image ? <Thumb x={s.x} /> : <code>{JSON.stringify(s.x).slice(0, 60)}</code>}
+            <span className="muted small">{s.label ?? JSON.stringify(s.y)}</span>
+          </div>
+        ))}
+      </div>
+    </div>
+  );
+}
+
+export function DatasetPanel({ node }: { node: GNode }) {
+  const [builtin, setBuiltin] = useState<BuiltinDataset[]>([]);
+  const [uploaded, setUploaded] = useState<UploadedDataset[]>([]);
+  const [preview, setPreview] = useState<Preview | null>(null);
+  const [busy, setBusy] = useState(false);
+  const file = useRef<HTMLInputElement>(null);
+  const source = (node.data.params.source as string | undefined) ?? "digits";
+  const datasetId = node.data.params.dataset_id as string | undefined;
+
+  const refresh = () =>
+    api
+      .datasets()
+      .then((d) => {
+        setBuiltin(d.builtin);
+        setUploaded(d.uploaded);
+      })
+      .catch(() => undefined);
+  useEffect(() => {
+    void refresh();
+  }, []);
+  useEffect(() => {
+    setPreview(null);
+    if (source === "file" && datasetId) {
+      api.datasetPreview(datasetId).then((p) => setPreview(p.preview as Preview), () => setPreview(null));
+    }
+  }, [source, datasetId]);
+
+  const use = (d: UploadedDataset) => {
+    const st = useEditor.getState();
+    st.checkpoint();
+    for (const [k, v] of Object.entries(d.dataset_params ?? { source: "file", dataset_id: d.id })) st.updateParam(node.id, k, v);
+  };
+
+  const upload = async (f: File) => {
+    const form = new FormData();
+    form.append("file", f);
+    form.append("name", f.name);
+    setBusy(true);
+    try {
+      const created = await api.uploadDataset(form);
+      toast(`Uploaded ${f.name}`);
+      await refresh();
+      use(created);
+    } catch (e) {
+      toast(`Upload failed: ${errorText(e)}`);
+    } finally {
+      setBusy(false);
+    }
+  };
+
+  const info = builtin.find((b) => b.name === source);
+  return (
+    <div className="ds-panel" data-testid="dataset-panel">
+      <h3 className="insp-section">Data</h3>
+      {info && (
+        <p className="muted small" data-testid="dataset-info">
+          {info.description} — x {JSON.stringify(info.x_shape)}, {info.samples.toLocaleString()} samples, {info.task}
+          {info.num_classes ? ` (${info.num_classes} classes)` : ""}
+        </p>
+      )}
+      {uploaded.length > 0 && (
+        <div className="field">
+          <label htmlFor="ds-uploaded">Uploaded datasets</label>
+          <select
+            id="ds-uploaded"
+            value={source === "file" ? datasetId ?? "" : ""}
+            onChange={(e) => {
+              const d = uploaded.find((u) => u.id === e.target.value);
+              if (d) use(d);
+            }}
+          >
+            <option value="">— choose —</option>
+            {uploaded.map((u) => (
+              <option key={u.id} value={u.id}>
+                {u.name}
+              </option>
+            ))}
+          </select>
+        </div>
+      )}
+      <input
+        ref={file}
+        type="file"
+        hidden
+        accept=".csv,.npz,.npy,.safetensors,.zip,.gz,.idx,.bin,.ubyte"
+        onChange={(e) => {
+          const f = e.target.files?.[0];
+          if (f) void upload(f);
+          e.target.value = "";
+        }}
+        data-testid="dataset-file"
+        aria-label="Dataset file"
+      />
+      <button type="button" className="btn small" disabled={busy} onClick={() => file.current?.click()}>
+        {busy ? "Uploading…" : "Upload a dataset (CSV, NPZ, safetensors, image zip)…"}
+      </button>
+      {preview && <PreviewView preview={preview} />}
+    </div>
+  );
+}
