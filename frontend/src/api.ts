@@ -14,7 +14,8 @@ export class ApiError extends Error {
   }
 }
 
-async function call<T>(method: string, url: string, body?: unknown, signal?: AbortSignal): Promise<T> {
+/** One JSON (or FormData) request; a non-2xx answer throws the server's {error} as ApiError. */
+export async function call<T>(method: string, url: string, body?: unknown, signal?: AbortSignal): Promise<T> {
   const init: RequestInit = { method, credentials: "same-origin", signal, headers: {} };
   if (body instanceof FormData) init.body = body;
   else if (body !== undefined) {

@@ -219,6 +219,7 @@ export const SHORTCUTS: [string, string][] = [
   ["Ctrl+G", "Group the selection into a block; double-click a block to edit it"],
   ["Right-click", "Node menu (duplicate, group, open block, freeze, delete) or canvas menu"],
   ["Ctrl+S", "Save now (edits are saved automatically)"],
+  ["Ctrl+Enter", "Train: validate, save a version and start a run (settings: the gear by Train)"],
   ["L", "Auto-layout"],
   ["F", "Fit the graph to the view"],
   ["/", "Search the palette; Enter adds the first match"],

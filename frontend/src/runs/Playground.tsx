@@ -414,10 +414,10 @@ export function Playground({ row }: { row: RunRow | undefined }) {
     [runId],
   );
 
-  if (!row) return <p className="pad muted">Select a run.</p>;
+  if (!row) return <p className="run-pad muted">Select a run.</p>;
   if (!ready)
     return (
-      <p className="pad muted" data-testid="pg-unavailable">
+      <p className="run-pad muted" data-testid="pg-unavailable">
         The playground needs a finished run (or a stopped one with a checkpoint); this run is {row.status}.
       </p>
     );

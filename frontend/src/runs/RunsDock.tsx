@@ -100,7 +100,7 @@ export function RunsDock() {
               (selected ? (
                 <RunPanel key={selected} runId={selected} row={row} />
               ) : (
-                <p className="pad muted" data-testid="runs-none">
+                <p className="run-pad muted" data-testid="runs-none">
                   No run yet. Press <strong>Train</strong> (Ctrl+Enter) to validate, save and train this graph.
                 </p>
               ))}

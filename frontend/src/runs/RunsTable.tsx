@@ -93,8 +93,8 @@ export function RunsTable() {
       {key === k ? (desc ? " ▾" : " ▴") : ""}
     </th>
   );
-  if (!loaded && !rows.length) return <p className="pad muted">Loading runs…</p>;
-  if (!rows.length) return <p className="pad muted" data-testid="runs-empty">No runs yet: press Train (Ctrl+Enter).</p>;
+  if (!loaded && !rows.length) return <p className="run-pad muted">Loading runs…</p>;
+  if (!rows.length) return <p className="run-pad muted" data-testid="runs-empty">No runs yet: press Train (Ctrl+Enter).</p>;
   return (
     <div className="runs-history">
       <table className="runs-table" data-testid="runs-table">
@@ -153,7 +153,7 @@ export function RunsTable() {
       {compare.length > 0 ? (
         <CompareCharts ids={compare} />
       ) : (
-        <p className="pad muted small">Check runs to overlay their curves.</p>
+        <p className="run-pad muted small">Check runs to overlay their curves.</p>
       )}
     </div>
   );

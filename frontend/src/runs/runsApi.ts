@@ -1,28 +1,7 @@
 // HTTP calls for runs, exports, predictions and evaluation (same-origin, the session cookie).
-import { ApiError } from "../api";
+import { call } from "../api";
 import type { GraphDocument } from "../doc";
 import type { RunEvent, RunRow } from "./types";
-
-async function call<T>(method: string, url: string, body?: unknown): Promise<T> {
-  const init: RequestInit = { method, credentials: "same-origin", headers: {} };
-  if (body !== undefined) {
-    init.body = JSON.stringify(body);
-    (init.headers as Record<string, string>)["Content-Type"] = "application/json";
-  }
-  const res = await fetch(url, init);
-  if (res.status === 204) return undefined as T;
-  let data: unknown = null;
-  try {
-    data = await res.json();
-  } catch {
-    /* not JSON */
-  }
-  if (!res.ok) {
-    const err = (data as { error?: { code?: string; message?: string; details?: unknown } } | null)?.error;
-    throw new ApiError(res.status, err?.code ?? "http_error", err?.message ?? `${res.status} ${res.statusText}`, err?.details);
-  }
-  return data as T;
-}
 
 export interface Overrides {
   epochs?: number;
