@@ -12,12 +12,24 @@ def add_serve_command(sub) -> None:
     p.add_argument("--data-dir", default=".torchloom", help="projects, datasets, runs")
     p.add_argument("--gpus", default=None, help="GPU indices to use, e.g. 0,1 (default: all)")
     p.add_argument("--cpu-slots", type=int, default=1, help="CPU runs at a time")
+    p.add_argument(
+        "--cpu-threads",
+        type=int,
+        default=None,
+        help="threads per CPU run (default: the cores but one, shared by the CPU slots)",
+    )
     p.add_argument("--database-url", default=None, help="SQLAlchemy URL (default: SQLite)")
     p.add_argument("--redis-url", default=None, help="Socket.IO message queue for scale-out")
     p.add_argument(
         "--allow-custom-code",
         action="store_true",
         help="let CustomLayer/CustomLoss code run (in worker processes only)",
+    )
+    p.add_argument(
+        "--no-runner",
+        action="store_true",
+        help="serve API and sockets but run no trainings: for every process but one when "
+        "several share --database-url and --redis-url",
     )
     p.add_argument("--no-token", action="store_true", help="no token (loopback only)")
     p.add_argument("--token", default=None, help="use this token instead of a random one")
@@ -44,7 +56,9 @@ def cmd_serve(args) -> int:
             redis_url=args.redis_url,
             allow_custom_code=args.allow_custom_code,
             cpu_slots=args.cpu_slots,
+            cpu_threads=args.cpu_threads,
             gpus=gpus,
+            start_runner=not args.no_runner,
         ).resolved()
     except ValueError as exc:
         print(f"torchloom: {exc}", file=sys.stderr)

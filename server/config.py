@@ -20,6 +20,7 @@ class ServerConfig:
     redis_url: str | None = None
     allow_custom_code: bool = False
     cpu_slots: int = 1  # concurrent CPU runs
+    cpu_threads: int | None = None  # threads per CPU run (None: the cores but one, shared)
     runs_per_gpu: int = 1
     gpus: tuple[int, ...] | None = None  # None: every visible GPU
     max_request_bytes: int = 512 * 2**20
@@ -28,7 +29,10 @@ class ServerConfig:
     step_emit_rate: float = 20.0  # step events per second per run sent to browsers
     allowed_hosts: tuple[str, ...] = ()  # extra Host names (besides loopback and the bind host)
     trusted_origins: tuple[str, ...] = ()  # extra browser origins (e.g. the vite dev server)
-    start_runner: bool = True  # tests may build an app without the run scheduler
+    # the run scheduler (worker processes, relays, recovery at start). Several server processes
+    # sharing one database and one redis_url: exactly one runs it (the others pass --no-runner),
+    # since each scheduler would mark the others' running runs interrupted at start
+    start_runner: bool = True
     seed_examples: bool = True
     examples_dir: Path | None = None
     heartbeat_seconds: float = 2.0

@@ -3,7 +3,13 @@
 A client subscribes with the last sequence number it has; it receives exactly the stored
 events after it (from the database), then live ones from the room: no gaps, no duplicates
 (the client drops anything at or below the last sequence it holds, which covers the short
-overlap between the replay and the live stream).
+overlap between the replay and the live stream). The reply can arrive after the first live
+events (they are sent as soon as the client is in the room), so a client holds live events
+until the reply is in and applies the reply first.
+
+With a Redis URL the room spans server processes: an event emitted by the process that runs
+the scheduler reaches, through the message queue, the clients of every other process (each
+keeps its own room members; the queue carries the emit, in order).
 """
 
 from __future__ import annotations

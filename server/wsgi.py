@@ -8,7 +8,8 @@ processes share clients only through a Redis message queue, TORCHLOOM_REDIS_URL)
 from the environment: TORCHLOOM_DATA_DIR, TORCHLOOM_TOKEN (required; the process prints nothing
 to hand one out), TORCHLOOM_HOST (the public host name, for the Host allow-list),
 TORCHLOOM_PORT, TORCHLOOM_DATABASE_URL, TORCHLOOM_REDIS_URL, TORCHLOOM_ALLOW_CUSTOM_CODE=1,
-TORCHLOOM_CPU_SLOTS.
+TORCHLOOM_CPU_SLOTS, TORCHLOOM_RUNNER=0 (no run scheduler: every process but one, when several
+share the database and Redis).
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ def config_from_env(env=os.environ) -> ServerConfig:
         redis_url=env.get("TORCHLOOM_REDIS_URL"),
         allow_custom_code=env.get("TORCHLOOM_ALLOW_CUSTOM_CODE") == "1",
         cpu_slots=int(env.get("TORCHLOOM_CPU_SLOTS", "1")),
+        start_runner=env.get("TORCHLOOM_RUNNER", "1") != "0",
     )
 
 

@@ -4,6 +4,12 @@ Persist first (SQLite), then emit to the run's Socket.IO room, so anything a bro
 is stored. Emission is throttled (at most `rate` messages a second per run, each carrying
 every event since the previous one), so a fast run does not flood the browsers; nothing stored
 is dropped, and a client that reconnects replays from the database.
+
+With a Redis URL the emit goes through the Socket.IO message queue to every server process.
+The relay stays the one emitter (the worker does not publish to Redis itself): a worker
+emitting directly would let a browser see an event before it is stored, and a replay racing
+it could then miss or repeat events; here persist-then-emit holds across processes too.
+Each message carries `sent` (the relay's clock at emit), so a client can tell its lag.
 """
 
 from __future__ import annotations
@@ -38,8 +44,12 @@ class Relay:
 
     def _loop(self) -> None:
         while True:
+            timeout = 0.25
+            if self.unsent:  # wake up when the throttle lets the held events go
+                due = self.last_emit + self.interval - time.monotonic()
+                timeout = min(timeout, max(0.001, due))
             try:
-                msg = self.q.get(timeout=0.25)
+                msg = self.q.get(timeout=timeout)
             except queue_module.Empty:
                 self._emit(force=False)
                 if self.exited.is_set():
@@ -91,12 +101,16 @@ class Relay:
         if not self.unsent:
             return
         now = time.monotonic()
-        urgent = any(e["type"] != "step" for e in self.unsent)
+        # every message counts against the rate, not only step events: a small model ends
+        # dozens of epochs a second, and each message costs every watcher a wake-up; only the
+        # end of the run goes out at once
+        urgent = self.unsent[-1]["type"] in TERMINAL
         if not (force or urgent or now - self.last_emit >= self.interval):
             return
         batch, self.unsent = self.unsent, []
         self.last_emit = now
-        self.socketio.emit("events", {"run_id": self.run_id, "events": batch}, to=room(self.run_id))
+        message = {"run_id": self.run_id, "sent": time.time(), "events": batch}
+        self.socketio.emit("events", message, to=room(self.run_id))
 
     def finish(self, failure: str | None) -> None:
         """The worker has exited: drain what it sent, then record a failure it could not."""

@@ -188,9 +188,7 @@ class Runner:
             "allow_custom_code": self.cfg.allow_custom_code,
             "start_seq": run["last_seq"],
             "heartbeat_seconds": self.cfg.heartbeat_seconds,
-            "threads": max(1, (torch.get_num_threads() // max(1, self.cfg.cpu_slots)))
-            if slot == "cpu"
-            else None,
+            "threads": self.cpu_threads() if slot == "cpu" else None,
         }
         process = self.ctx.Process(
             target=worker_main,
@@ -213,6 +211,17 @@ class Runner:
         self.active[run["id"]] = Active(run["id"], slot, process, q, control, relay)
         relay.on_heartbeat = lambda t, rid=run["id"]: self._beat(rid, t)
         relay.start()
+
+    def cpu_threads(self) -> int:
+        """Threads for each CPU run: the cores but one, shared by the CPU slots. The one left
+        keeps this process responsive — it stores and sends every event to the watchers and
+        validates on every edit — and a run whose threads all get cores does not stall
+        waiting for one that lost its core to the web process (bench/server_load.py on 2
+        cores: the digits MLP with 1 thread was as fast as with 2 unwatched, and faster while
+        100 clients watched; bench/RESULTS.md)."""
+        if self.cfg.cpu_threads:
+            return self.cfg.cpu_threads
+        return max(1, (torch.get_num_threads() - 1) // max(1, self.cfg.cpu_slots))
 
     def _beat(self, run_id: str, t: float) -> None:
         active = self.active.get(run_id)
