@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 
@@ -49,7 +50,14 @@ class TensorInfo:
         return format_shape(self.shape)
 
     def to_json(self) -> dict:
-        return {"shape": shape_json(self.shape), "dtype": self.dtype, "text": str(self)}
+        return _info_json(self.shape, self.dtype)
+
+
+@functools.lru_cache(maxsize=8192)
+def _info_json(shape: Shape, dtype: str) -> dict:
+    # the editor validates on every edit and the same few shapes recur on hundreds of ports: one
+    # dict per (shape, dtype), shared — callers serialize it, never change it
+    return {"shape": shape_json(shape), "dtype": dtype, "text": format_shape(shape)}
 
 
 def format_shape(shape: Shape) -> str:
