@@ -241,11 +241,23 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=100)
     ap.add_argument("--rounds", type=int, default=3, help="pairs of unwatched, watched runs")
     ap.add_argument("--cpu-threads", type=int, default=None, help="threads of the CPU run")
+    ap.add_argument(
+        "--analysis-workers",
+        type=int,
+        default=min(4, os.cpu_count() or 1),
+        help="processes answering validation, as `torchloom serve` (0: in the web process)",
+    )
     args = ap.parse_args()
     load = [os.getloadavg()[0]]
     alone, watched = [], []
     with tempfile.TemporaryDirectory() as tmp:
-        live = LiveServer(Path(tmp) / "data", seed_examples=False, cpu_threads=args.cpu_threads)
+        live = LiveServer(
+            Path(tmp) / "data",
+            seed_examples=False,
+            cpu_threads=args.cpu_threads,
+            analysis_workers=args.analysis_workers,
+        )
+        live.services.analysis.start(wait=True)
         threads = live.services.runner.cpu_threads()
         clients = None
         try:
@@ -283,6 +295,7 @@ def main() -> None:
         ("cores / load average at start, end", f"{os.cpu_count()} / {load[0]:.2f}, {load[1]:.2f}"),
         ("watchers / client processes", f"{args.watchers} / {args.client_procs}"),
         ("threads of the training run", f"{threads}"),
+        ("analysis processes (validation)", f"{args.analysis_workers}"),
         ("rounds (one unwatched, one watched run)", f"{args.rounds}"),
         (
             "events per run / messages per client",

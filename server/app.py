@@ -9,6 +9,7 @@ from typing import Any
 
 from flask import Flask, send_from_directory
 
+from .analysis_pool import AnalysisPool
 from .config import ServerConfig
 from .errors import ApiError, register_error_handlers
 from .extensions import socketio
@@ -27,6 +28,7 @@ class Services:
     db: Database
     data: DataDir
     runner: Any = None  # server.runner.scheduler.Runner once started
+    analysis: Any = None  # server.analysis_pool.AnalysisPool
 
 
 def create_app(config: ServerConfig | None = None) -> Flask:
@@ -37,6 +39,7 @@ def create_app(config: ServerConfig | None = None) -> Flask:
     app.config["MAX_CONTENT_LENGTH"] = cfg.max_request_bytes
     app.json.sort_keys = False
     services = Services(cfg, Database(cfg.db_url), DataDir(cfg.data_dir))
+    services.analysis = AnalysisPool(cfg.analysis_workers, cfg.allow_custom_code)
     app.extensions["torchloom"] = services
 
     from . import security, sockets

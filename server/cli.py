@@ -18,6 +18,13 @@ def add_serve_command(sub) -> None:
         default=None,
         help="threads per CPU run (default: the cores but one, shared by the CPU slots)",
     )
+    p.add_argument(
+        "--analysis-workers",
+        type=int,
+        default=None,
+        help="processes answering validation (default: the cores, at most 4; 0: in the web "
+        "process)",
+    )
     p.add_argument("--database-url", default=None, help="SQLAlchemy URL (default: SQLite)")
     p.add_argument("--redis-url", default=None, help="Socket.IO message queue for scale-out")
     p.add_argument(
@@ -37,6 +44,7 @@ def add_serve_command(sub) -> None:
 
 
 def cmd_serve(args) -> int:
+    import os
     import sys
     from pathlib import Path
 
@@ -57,6 +65,11 @@ def cmd_serve(args) -> int:
             allow_custom_code=args.allow_custom_code,
             cpu_slots=args.cpu_slots,
             cpu_threads=args.cpu_threads,
+            analysis_workers=(
+                min(4, os.cpu_count() or 1)
+                if args.analysis_workers is None
+                else args.analysis_workers
+            ),
             gpus=gpus,
             start_runner=not args.no_runner,
         ).resolved()
@@ -70,6 +83,7 @@ def cmd_serve(args) -> int:
             file=sys.stderr,
         )
     app = create_app(cfg)
+    app.extensions["torchloom"].analysis.start()  # its processes warm up meanwhile
     from graph_compiler import warmup
 
     warmup()

@@ -21,6 +21,9 @@ class ServerConfig:
     allow_custom_code: bool = False
     cpu_slots: int = 1  # concurrent CPU runs
     cpu_threads: int | None = None  # threads per CPU run (None: the cores but one, shared)
+    # processes answering /api/validate (0: in the web process); with allow_custom_code at
+    # least one, so that user code never runs in the web process (server/analysis_pool.py)
+    analysis_workers: int = 0
     runs_per_gpu: int = 1
     gpus: tuple[int, ...] | None = None  # None: every visible GPU
     max_request_bytes: int = 512 * 2**20

@@ -8,7 +8,8 @@ processes share clients only through a Redis message queue, TORCHLOOM_REDIS_URL)
 from the environment: TORCHLOOM_DATA_DIR, TORCHLOOM_TOKEN (required; the process prints nothing
 to hand one out), TORCHLOOM_HOST (the public host name, for the Host allow-list),
 TORCHLOOM_PORT, TORCHLOOM_DATABASE_URL, TORCHLOOM_REDIS_URL, TORCHLOOM_ALLOW_CUSTOM_CODE=1,
-TORCHLOOM_CPU_SLOTS, TORCHLOOM_RUNNER=0 (no run scheduler: every process but one, when several
+TORCHLOOM_CPU_SLOTS, TORCHLOOM_ANALYSIS_WORKERS (processes answering validation; default the
+cores, at most 4), TORCHLOOM_RUNNER=0 (no run scheduler: every process but one, when several
 share the database and Redis).
 """
 
@@ -38,10 +39,15 @@ def config_from_env(env=os.environ) -> ServerConfig:
         redis_url=env.get("TORCHLOOM_REDIS_URL"),
         allow_custom_code=env.get("TORCHLOOM_ALLOW_CUSTOM_CODE") == "1",
         cpu_slots=int(env.get("TORCHLOOM_CPU_SLOTS", "1")),
+        analysis_workers=int(
+            env.get("TORCHLOOM_ANALYSIS_WORKERS", str(min(4, os.cpu_count() or 1)))
+        ),
         start_runner=env.get("TORCHLOOM_RUNNER", "1") != "0",
     )
 
 
 def create():
     """gunicorn's application factory: `gunicorn ... 'server.wsgi:create()'`."""
-    return create_app(config_from_env())
+    app = create_app(config_from_env())
+    app.extensions["torchloom"].analysis.start()
+    return app

@@ -84,6 +84,7 @@ class LiveServer:
             runner.shutdown(timeout=5)
         self.server.shutdown()
         self.thread.join(5)
+        self.services.analysis.close()
 
 
 def ordered_client():

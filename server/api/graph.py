@@ -7,10 +7,11 @@ from pathlib import Path
 
 from flask import Blueprint, jsonify, request
 
-from graph_compiler import GraphCompileError, analyze, catalog_json, generate
+from graph_compiler import GraphCompileError, catalog_json, generate
 
+from ..analysis_pool import AnalysisUnavailable
 from ..errors import ApiError
-from .common import config, document_from, json_body
+from .common import config, document_from, json_body, services
 
 bp = Blueprint("graph", __name__, url_prefix="/api")
 
@@ -42,7 +43,10 @@ def catalog():
 @bp.post("/validate")
 def validate():
     doc = document_from(document_body())
-    return jsonify(analyze(doc, allow_custom_code=config().allow_custom_code).to_json())
+    try:
+        return jsonify(services().analysis.analysis_json(doc))
+    except AnalysisUnavailable as exc:
+        raise ApiError(503, "analysis_unavailable", f"{exc}; try again") from None
 
 
 @bp.post("/codegen")
