@@ -1,15 +1,16 @@
 """Graph analysis (what /api/validate answers) in a few processes of its own.
 
-Why processes: an analysis is pure Python, so in the web process fifty concurrent validations
-take turns on one GIL and all finish near the end; N processes answer N at a time. And with
-`--allow-custom-code`, analysing a CustomLayer executes its class definition: that user code
-must not run in the web process, so with custom code allowed every analysis goes to the pool
-(one process at least), whatever `analysis_workers` says.
+What runs here: validation and code generation (both analyse the graph), and the check of a
+graph before a run starts. Why processes: an analysis is pure Python, so in the web process
+fifty concurrent validations take turns on one GIL and all finish near the end; N processes
+answer N at a time. And with `--allow-custom-code`, analysing a CustomLayer executes its class
+definition: that user code must not run in the web process, so with custom code allowed every
+analysis goes to the pool (one process at least), whatever `analysis_workers` says.
 
 The pool starts on first use or on start() (`torchloom serve` and the WSGI entry start it at
 launch; tests that never validate pay nothing); each process pays torch's import and warm-up
-once. A pool that breaks (a process killed) is replaced on
-the next request; the request that saw it break is answered in-process when that is allowed.
+once. A pool that breaks (a process killed) is replaced on the next request; the request that
+saw it break is answered in-process when that is allowed.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
-from graph_compiler import analyze
+from graph_compiler import GraphCompileError, analyze, generate
 
 
 def _warm() -> None:
@@ -39,6 +40,13 @@ def _ping() -> int:
 
 def _analysis_json(document: Any, allow_custom_code: bool) -> dict:
     return analyze(document, allow_custom_code=allow_custom_code).to_json()
+
+
+def _codegen(document: Any, allow_custom_code: bool) -> dict:
+    try:
+        return {"source": generate(document, allow_custom_code=allow_custom_code)}
+    except GraphCompileError as exc:
+        return {"errors": [e.to_dict() for e in exc.errors]}
 
 
 class AnalysisPool:
@@ -72,11 +80,18 @@ class AnalysisPool:
 
     def analysis_json(self, document: Any) -> dict:
         """The analysis as the editor gets it (errors, shapes, params, FLOPs)."""
+        return self._call(_analysis_json, document)
+
+    def codegen(self, document: Any) -> dict:
+        """{"source": model.py} or {"errors": [...]} for a graph that cannot be built."""
+        return self._call(_codegen, document)
+
+    def _call(self, fn, document: Any) -> dict:
         if self.workers == 0:
-            return _analysis_json(document, False)
+            return fn(document, False)
         pool = self._executor()
         try:
-            return pool.submit(_analysis_json, document, self.allow_custom_code).result()
+            return pool.submit(fn, document, self.allow_custom_code).result()
         except BrokenProcessPool:
             with self._lock:
                 if self._pool is pool:  # the next request starts a fresh pool
@@ -87,7 +102,7 @@ class AnalysisPool:
             reason = f"the document could not be sent to the analysis process ({exc})"
         if self.allow_custom_code:
             raise AnalysisUnavailable(reason)
-        return _analysis_json(document, False)
+        return fn(document, False)
 
     def close(self) -> None:
         with self._lock:

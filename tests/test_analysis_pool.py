@@ -29,23 +29,39 @@ def test_the_pool_answers_exactly_what_the_web_process_answers(tmp_path):
 
 
 def test_custom_code_runs_in_an_analysis_process_never_in_the_web_process(tmp_path):
+    """Validation, code generation and the check before a run: the layer's code records the
+    process it runs in (a different code text each time: analyses of the same code are cached)."""
     witness = tmp_path / "pids"
-    code = f"open({str(witness)!r}, 'a').write(str(__import__('os').getpid()) + ' ')\nreturn x * 2"
-    doc = chain(
-        "digits",
-        [
-            ("cl", "CustomLayer", {"code": code, "parameters": []}),
-            ("fc", "Linear", {"out_features": 10}),
-        ],
-    )
-    doc["edges"][0]["target_port"] = "x"
+
+    def doc(tag: str) -> dict:
+        code = (
+            f"open({str(witness)!r}, 'a').write('{tag}:' + str(__import__('os').getpid()) + ' ')"
+            "\nreturn x * 2"
+        )
+        d = chain(
+            "digits",
+            [
+                ("cl", "CustomLayer", {"code": code, "parameters": []}),
+                ("fc", "Linear", {"out_features": 10}),
+            ],
+        )
+        d["edges"][0]["target_port"] = "x"
+        return d
+
     app = make_app(tmp_path / "custom", allow_custom_code=True)  # analysis_workers=0 asked
     try:
         assert app.extensions["torchloom"].analysis.workers == 1
-        analysis = validate(app.test_client(), doc)
+        client = app.test_client()
+        analysis = validate(client, doc("validate"))
         assert analysis["ok"], analysis["errors"]
-        pids = {int(p) for p in witness.read_text().split()}
-        assert pids and os.getpid() not in pids
+        r = client.post("/api/codegen", json={"document": doc("codegen")}, headers=AUTH)
+        assert "class" in r.json["source"]
+        r = client.post("/api/projects", json={"document": doc("run")}, headers=AUTH)
+        started = client.post(f"/api/projects/{r.json['id']}/runs", json={}, headers=AUTH)
+        assert started.status_code == 503  # checked, then refused: this app runs no trainings
+        seen = dict(item.split(":") for item in witness.read_text().split())
+        assert set(seen) == {"validate", "codegen", "run"}
+        assert str(os.getpid()) not in seen.values()
     finally:
         app.extensions["torchloom"].analysis.close()
 

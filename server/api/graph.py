@@ -7,7 +7,7 @@ from pathlib import Path
 
 from flask import Blueprint, jsonify, request
 
-from graph_compiler import GraphCompileError, catalog_json, generate
+from graph_compiler import catalog_json
 
 from ..analysis_pool import AnalysisUnavailable
 from ..errors import ApiError
@@ -53,12 +53,12 @@ def validate():
 def codegen():
     doc = document_from(document_body())
     try:
-        source = generate(doc, allow_custom_code=config().allow_custom_code)
-    except GraphCompileError as exc:
-        raise ApiError(
-            422, "invalid_graph", "the graph has errors", [e.to_dict() for e in exc.errors]
-        ) from None
-    return jsonify({"source": source})
+        result = services().analysis.codegen(doc)
+    except AnalysisUnavailable as exc:
+        raise ApiError(503, "analysis_unavailable", f"{exc}; try again") from None
+    if "errors" in result:
+        raise ApiError(422, "invalid_graph", "the graph has errors", result["errors"])
+    return jsonify(result)
 
 
 @bp.get("/examples")

@@ -10,11 +10,12 @@ from flask import Blueprint, jsonify, request
 from graph_compiler import analyze
 from server.engine.trainer import RUN_OPTIONS, RunFailed, prepare_document
 
+from ..analysis_pool import AnalysisUnavailable
 from ..errors import ApiError, not_found
 from ..storage import projects as project_store
 from ..storage import runs as store
 from ..storage.files import new_id
-from .common import config, json_body, require_valid, services
+from .common import config, json_body, services
 
 bp = Blueprint("runs", __name__, url_prefix="/api")
 
@@ -76,12 +77,26 @@ def start(pid: str):
     except RunFailed as exc:
         raise ApiError(400, exc.code, str(exc)) from None
     document = _resolve_data(document)
-    analysis = analyze(document, allow_custom_code=config().allow_custom_code)
-    require_valid(analysis, "fix the graph's errors before training")
+    # checked in the analysis processes: with custom code allowed, its code must not run here
+    try:
+        checked = services().analysis.analysis_json(document)
+    except AnalysisUnavailable as exc:
+        raise ApiError(503, "analysis_unavailable", f"{exc}; try again") from None
+    if not checked["ok"]:
+        errors = [e for e in checked["errors"] if e.get("severity", "error") == "error"]
+        raise ApiError(422, "invalid_graph", "fix the graph's errors before training", errors)
     initial = None
     if body.get("init_weights") is not None:  # warm start from uploaded weights
         from .weights import for_run
 
+        if config().allow_custom_code and _has_custom_code(document):
+            raise ApiError(
+                409,
+                "warm_start_custom_code",
+                "starting from uploaded weights is not available for graphs with custom code "
+                "(checking them would run that code in the web process)",
+            )
+        analysis = analyze(document, allow_custom_code=False)
         initial = for_run(pid, body["init_weights"], analysis)
     run_id = new_id()
     out_dir = services().data.run_dir(run_id)
@@ -173,3 +188,12 @@ def metrics(run_id: str):
     _run(run_id)
     epochs = store.events_after(services().db, run_id, 0, 100000, ("epoch",))
     return jsonify({"epochs": [e["data"] for e in epochs]})
+
+
+def _has_custom_code(document: dict) -> bool:
+    def walk(nodes) -> bool:
+        return any(n.get("type") in ("CustomLayer", "CustomLoss") for n in nodes or [])
+
+    return walk(document.get("nodes")) or any(
+        walk(block.get("nodes")) for block in (document.get("blocks") or {}).values()
+    )
