@@ -5,13 +5,7 @@
 # server's wheels for that machine's Python in .whl/ (pip download --only-binary); writes logs
 # to $OUT (default: ./gpu-out).
 set -uo pipefail
-OUT=${OUT:-gpu-out}
-mkdir -p "$OUT"
-if ls .whl/*.whl >/dev/null 2>&1; then
-  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
-    --target /tmp/site .whl/*.whl && export PYTHONPATH=/tmp/site
-fi
-export PYTHONPATH="${PYTHONPATH:+$PYTHONPATH:}$PWD" PYTHONUNBUFFERED=1
+source "$(dirname "$0")/device_env.sh"
 { nproc; python3 -c "import torch, numpy, sys; print('torch', torch.__version__, 'numpy', \
 numpy.__version__, 'python', sys.version.split()[0])"; } | tee "$OUT/machine.txt"
 echo "== server load"

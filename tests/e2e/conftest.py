@@ -8,6 +8,7 @@ to tests/e2e/artifacts/ (not committed).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 from pathlib import Path
@@ -72,14 +73,20 @@ def live(tmp_path_factory):
     server.close()
 
 
-@pytest.fixture
-def page(browser, live, request):
-    context = browser.new_context(viewport={"width": 1280, "height": 800}, accept_downloads=True)
-    context.set_default_timeout(10_000)
+@contextlib.contextmanager
+def checked_page(browser, request, *, width: int, height: int, timeout_ms: int, init_script=None):
+    """A page in a fresh context that fails the test on an uncaught error or a CSP violation
+    (the built editor must run under the server's CSP: no inline scripts, no eval), with a
+    screenshot of its final state in tests/e2e/artifacts/."""
+    context = browser.new_context(
+        viewport={"width": width, "height": height}, accept_downloads=True
+    )
+    context.set_default_timeout(timeout_ms)
+    if init_script:
+        context.add_init_script(init_script)
     pg = context.new_page()
     errors: list[str] = []
     pg.on("pageerror", lambda e: errors.append(str(e)))
-    # the built editor must run under the server's CSP (no inline scripts, no eval)
     pg.on(
         "console",
         lambda m: errors.append(m.text) if "Content Security Policy" in m.text else None,
@@ -92,6 +99,12 @@ def page(browser, live, request):
     finally:
         context.close()
     assert not errors, f"uncaught errors in the page: {errors}"
+
+
+@pytest.fixture
+def page(browser, live, request):
+    with checked_page(browser, request, width=1280, height=800, timeout_ms=10_000) as pg:
+        yield pg
 
 
 def login(page, live) -> None:

@@ -19,7 +19,7 @@ import pytest
 
 from tests.server_live import EXAMPLES, TOKEN, LiveServer
 
-from .conftest import ARTIFACTS
+from .conftest import checked_page, login
 
 
 @pytest.fixture(scope="module")
@@ -29,37 +29,22 @@ def live_runs(tmp_path_factory):
     server.close()
 
 
+# long tasks (main-thread work over 50 ms): the charts must not freeze the editor
+LONG_TASKS = (
+    "window.__longTasks = [];"
+    "try { new PerformanceObserver((l) => { for (const e of l.getEntries())"
+    " window.__longTasks.push(e.duration); }).observe({ entryTypes: ['longtask'] }); }"
+    " catch (e) {}"
+)
+
+
 @pytest.fixture
 def tpage(browser, live_runs, request):
-    context = browser.new_context(viewport={"width": 1400, "height": 900}, accept_downloads=True)
-    context.set_default_timeout(30_000)  # the machine may be busy with other tests
-    # long tasks (main-thread work over 50 ms): the charts must not freeze the editor
-    context.add_init_script(
-        "window.__longTasks = [];"
-        "try { new PerformanceObserver((l) => { for (const e of l.getEntries())"
-        " window.__longTasks.push(e.duration); }).observe({ entryTypes: ['longtask'] }); }"
-        " catch (e) {}"
-    )
-    pg = context.new_page()
-    errors: list[str] = []
-    pg.on("pageerror", lambda e: errors.append(str(e)))
-    pg.on(
-        "console",
-        lambda m: errors.append(m.text) if "Content Security Policy" in m.text else None,
-    )
-    yield pg
-    ARTIFACTS.mkdir(exist_ok=True)
-    try:
-        pg.screenshot(path=str(ARTIFACTS / f"{request.node.name}.png"))
-    finally:
-        context.close()
-    assert not errors, f"uncaught errors in the page: {errors}"
-
-
-def _login(page, live) -> None:
-    page.goto(f"{live.url}/?token={TOKEN}")
-    page.get_by_test_id("canvas").wait_for()
-    page.wait_for_function("() => location.hash.startsWith('#/p/')")
+    # a longer timeout: the machine may be busy with other tests
+    with checked_page(
+        browser, request, width=1400, height=900, timeout_ms=30_000, init_script=LONG_TASKS
+    ) as pg:
+        yield pg
 
 
 def _points(page) -> int:
@@ -99,7 +84,7 @@ def _onnx_logits(onnx_bytes: bytes, preprocess: dict, x_raw: np.ndarray) -> np.n
 
 def test_example_to_trained_tried_downloaded_model(tpage, live_runs, tmp_path):
     page, live = tpage, live_runs
-    _login(page, live)
+    login(page, live)
 
     # ---- open the example, train it --------------------------------------------------------
     t0 = time.perf_counter()
@@ -231,7 +216,7 @@ def test_example_to_trained_tried_downloaded_model(tpage, live_runs, tmp_path):
 
 def test_stop_resume_and_reload_mid_run(tpage, live_runs):
     page, live = tpage, live_runs
-    _login(page, live)
+    login(page, live)
     page.get_by_test_id("menu-project").click()
     page.get_by_test_id("menu-examples").click()
     page.get_by_test_id("example-digits_mlp").click()
