@@ -86,6 +86,21 @@ class AnalysisPool:
         """{"source": model.py} or {"errors": [...]} for a graph that cannot be built."""
         return self._call(_codegen, document)
 
+    def run(self, fn, *args: Any) -> Any:
+        """fn(*args) in an analysis process (fn importable, args picklable): for work that
+        executes user code. Only with custom code allowed, which guarantees a process."""
+        if self.workers == 0:
+            raise AnalysisUnavailable("no analysis process: custom code is not allowed")
+        pool = self._executor()
+        try:
+            return pool.submit(fn, *args).result()
+        except BrokenProcessPool:
+            with self._lock:
+                if self._pool is pool:
+                    self._pool = None
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise AnalysisUnavailable("the analysis process stopped") from None
+
     def _call(self, fn, document: Any) -> dict:
         if self.workers == 0:
             return fn(document, False)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 
 from tests.helpers import chain, mlp
+from tests.run_folders import fabricated_run
 from tests.server_app import AUTH, make_app
 
 
@@ -80,3 +81,34 @@ def test_a_killed_pool_is_replaced_and_no_request_fails(tmp_path):
         assert pool._pool is not None and all(p.is_alive() for p in pool._pool._processes.values())
     finally:
         pool.close()
+
+
+def test_a_custom_code_runs_model_is_loaded_only_in_an_analysis_process(tmp_path):
+    """Predictions, evaluation and exports of a run with custom code: its forward records the
+    process it runs in, and that is never the web process."""
+    witness = tmp_path / "pids"
+    code = f"open({str(witness)!r}, 'a').write(str(__import__('os').getpid()) + ' ')\nreturn x * 2"
+    doc = chain(
+        "digits",
+        [
+            ("cl", "CustomLayer", {"code": code, "parameters": []}),
+            ("fc", "Linear", {"out_features": 10}),
+        ],
+    )
+    doc["edges"][0]["target_port"] = "x"
+    app = make_app(tmp_path / "custom-run", allow_custom_code=True)
+    try:
+        fabricated_run(app, "00000000000c0de1", doc, allow_custom_code=True)
+        witness.unlink(missing_ok=True)  # what building the run here in the test wrote
+        client = app.test_client()
+        base = "/api/runs/00000000000c0de1"
+        r = client.post(f"{base}/predict", json={"index": 0}, headers=AUTH)
+        assert r.status_code == 200 and isinstance(r.json["prediction"], int), r.json
+        r = client.get(f"{base}/evaluation", headers=AUTH)
+        assert r.status_code == 200 and r.json["task"] == "classification", r.json
+        r = client.get(f"{base}/export/code.zip", headers=AUTH)
+        assert r.status_code == 200 and r.data[:2] == b"PK"
+        pids = {int(p) for p in witness.read_text().split()}
+        assert pids and os.getpid() not in pids
+    finally:
+        app.extensions["torchloom"].analysis.close()

@@ -25,6 +25,7 @@ from pathlib import Path
 import torch
 from flask import Blueprint, current_app, jsonify, send_file
 
+from ..analysis_pool import AnalysisUnavailable
 from ..errors import ApiError, not_found
 from ..exports import (
     ModelCache,
@@ -37,6 +38,7 @@ from ..exports import (
 )
 from ..exports.artifacts import RunFiles, RunModel
 from ..exports.evaluate import evaluate
+from ..exports.isolated import has_custom_code, run_model_task, unwrap
 from ..storage import runs as store
 from .common import config, json_body, services
 
@@ -104,11 +106,18 @@ def export(run_id: str, name: str):
         buffer = io.BytesIO()
         torch.save(load_state_dict(files), buffer)
         return _download(buffer.getvalue(), files, name, mimetype)
-    rm = _model(files)
-    if name == "code.zip":
-        data = build_zip(files, rm.analysis, rm.interface, rm.class_name, _datasets_root())
-        return _download(data, files, name, mimetype)
-    path, report = export_onnx(rm, _datasets_root())
+    if _isolated(files):  # custom code: built in an analysis process, never here
+        if name == "code.zip":
+            data = _in_analysis_process("code.zip", files)
+            return _download(data, files, name, mimetype)
+        raw_path, report = _in_analysis_process("onnx", files)
+        path = Path(raw_path)
+    else:
+        rm = _model(files)
+        if name == "code.zip":
+            data = build_zip(files, rm.analysis, rm.interface, rm.class_name, _datasets_root())
+            return _download(data, files, name, mimetype)
+        path, report = export_onnx(rm, _datasets_root())
     if name == "model.onnx.json":
         return jsonify(public_report(report))
     response = _download(path, files, name, mimetype)
@@ -121,10 +130,29 @@ def export(run_id: str, name: str):
 def predict_route(run_id: str):
     body = json_body()
     files = _files(run_id)
+    if _isolated(files):
+        return jsonify(_in_analysis_process("predict", files, body))
     return jsonify(predict(_model(files), body, _datasets_root()))
 
 
 @bp.get("/runs/<run_id>/evaluation")
 def evaluation_route(run_id: str):
     files = _files(run_id)
+    if _isolated(files):
+        return jsonify(_in_analysis_process("evaluation", files))
     return jsonify(evaluate(_model(files), _datasets_root()))
+
+
+def _isolated(files: RunFiles) -> bool:
+    """Loading this run's model would execute user code (allowed on this server)."""
+    return config().allow_custom_code and has_custom_code(files.document)
+
+
+def _in_analysis_process(task: str, files: RunFiles, body=None):
+    try:
+        result = services().analysis.run(
+            run_model_task, task, files, body, _datasets_root(), config().allow_custom_code
+        )
+    except AnalysisUnavailable as exc:
+        raise ApiError(503, "analysis_unavailable", f"{exc}; try again") from None
+    return unwrap(result)

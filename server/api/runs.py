@@ -12,6 +12,7 @@ from server.engine.trainer import RUN_OPTIONS, RunFailed, prepare_document
 
 from ..analysis_pool import AnalysisUnavailable
 from ..errors import ApiError, not_found
+from ..exports.isolated import has_custom_code
 from ..storage import projects as project_store
 from ..storage import runs as store
 from ..storage.files import new_id
@@ -89,7 +90,7 @@ def start(pid: str):
     if body.get("init_weights") is not None:  # warm start from uploaded weights
         from .weights import for_run
 
-        if config().allow_custom_code and _has_custom_code(document):
+        if config().allow_custom_code and has_custom_code(document):
             raise ApiError(
                 409,
                 "warm_start_custom_code",
@@ -188,12 +189,3 @@ def metrics(run_id: str):
     _run(run_id)
     epochs = store.events_after(services().db, run_id, 0, 100000, ("epoch",))
     return jsonify({"epochs": [e["data"] for e in epochs]})
-
-
-def _has_custom_code(document: dict) -> bool:
-    def walk(nodes) -> bool:
-        return any(n.get("type") in ("CustomLayer", "CustomLoss") for n in nodes or [])
-
-    return walk(document.get("nodes")) or any(
-        walk(block.get("nodes")) for block in (document.get("blocks") or {}).values()
-    )

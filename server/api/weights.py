@@ -29,6 +29,7 @@ from graph_compiler.weights import WeightsError, check, node_owners, read_weight
 
 from ..engine.trainer import RunFailed, prepare_document
 from ..errors import ApiError, not_found
+from ..exports.isolated import has_custom_code
 from ..storage import projects as project_store
 from ..storage.files import contained, new_id
 from .common import check_upload_size, config, require_valid, services
@@ -81,6 +82,13 @@ def _analysis(document: dict) -> Analysis:
         raw = prepare_document(document)
     except RunFailed as exc:
         raise ApiError(422, exc.code, str(exc)) from None
+    if config().allow_custom_code and has_custom_code(raw):
+        raise ApiError(
+            409,
+            "weights_custom_code",
+            "uploading weights is not available for graphs with custom code (checking them "
+            "would run that code in the web process)",
+        )
     analysis = analyze(raw, allow_custom_code=config().allow_custom_code)
     require_valid(analysis, "fix the graph's errors first: weights are checked against its model")
     return analysis

@@ -1,0 +1,60 @@
+"""Predictions, evaluation and exports of a run whose graph holds custom code, computed in an
+analysis process (server/analysis_pool.py): loading such a model executes the user's code,
+which never runs in the web process. Runs without custom code load in the web process, where a
+small cache keeps their models between requests."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from ..errors import ApiError
+from .artifacts import ModelCache, RunFiles
+
+_models: ModelCache | None = None  # per analysis process: loaded custom-code models
+
+
+def has_custom_code(document: dict) -> bool:
+    def holds(nodes) -> bool:
+        return any(
+            isinstance(n, dict) and n.get("type") in ("CustomLayer", "CustomLoss")
+            for n in nodes or []
+        )
+
+    blocks = document.get("blocks") or {}
+    return holds(document.get("nodes")) or any(
+        holds(b.get("nodes")) for b in blocks.values() if isinstance(b, dict)
+    )
+
+
+def run_model_task(
+    task: str, files: RunFiles, body: Any, datasets_root: Path, allow_custom_code: bool
+) -> dict:
+    """{"ok": result} or {"error": (status, code, message, details)}: an ApiError crosses the
+    process boundary as plain values."""
+    from . import build_zip, export_onnx, predict
+    from .evaluate import evaluate
+
+    global _models
+    try:
+        if _models is None:
+            _models = ModelCache(2)
+        rm = _models.get(files, allow_custom_code=allow_custom_code)
+        if task == "predict":
+            return {"ok": predict(rm, body, datasets_root)}
+        if task == "evaluation":
+            return {"ok": evaluate(rm, datasets_root)}
+        if task == "code.zip":
+            return {"ok": build_zip(files, rm.analysis, rm.interface, rm.class_name, datasets_root)}
+        if task == "onnx":
+            path, report = export_onnx(rm, datasets_root)
+            return {"ok": (str(path), report)}
+        raise ValueError(f"unknown task {task!r}")
+    except ApiError as exc:
+        return {"error": (exc.status, exc.code, exc.message, exc.details)}
+
+
+def unwrap(result: dict) -> Any:
+    if "error" in result:
+        raise ApiError(*result["error"])
+    return result["ok"]
