@@ -30,6 +30,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from tests.helpers import chain
 from tests.server_live import TOKEN, LiveServer, ordered_client
 
 TERMINAL = ("finished", "failed", "stopped")
@@ -177,28 +178,14 @@ def one_run(live: LiveServer, project: str, epochs: int, clients: Clients | None
 
 def validators_main(url: str, n: int, conn) -> None:
     """A client process: n concurrent validations of a 100-node graph; sends their times."""
-    nodes = [{"id": "data", "type": "Dataset", "params": {"source": "digits"}}]
-    edges = []
-    prev, port = "data", "x"
-    for i in range(97):
-        kind = ("Linear", {"out_features": 64}) if i % 2 == 0 else ("ReLU", {})
-        nodes.append({"id": f"n{i}", "type": kind[0], "params": kind[1]})
-        edges.append({"source": prev, "source_port": port, "target": f"n{i}", "target_port": "in"})
-        prev, port = f"n{i}", "out"
-    nodes += [
-        {"id": "head", "type": "Linear", "params": {"out_features": 10}},
-        {"id": "loss", "type": "CrossEntropyLoss"},
-        {"id": "opt", "type": "Adam"},
+    layers = [
+        (f"n{i}", "Linear", {"out_features": 64}) if i % 2 == 0 else (f"n{i}", "ReLU", {})
+        for i in range(97)
     ]
-    edges += [
-        {"source": prev, "source_port": port, "target": "head", "target_port": "in"},
-        {"source": "head", "target": "loss", "target_port": "input"},
-        {"source": "data", "source_port": "y", "target": "loss", "target_port": "target"},
-        {"source": "loss", "source_port": "loss", "target": "opt", "target_port": "loss"},
-    ]
-    body = json.dumps(
-        {"document": {"format": "torchloom.graph/1", "nodes": nodes, "edges": edges}}
-    ).encode()
+    document = chain(
+        "digits", [*layers, ("head", "Linear", {"out_features": 10})], with_training=False
+    )
+    body = json.dumps({"document": document}).encode()
 
     def one(_):
         req = urllib.request.Request(

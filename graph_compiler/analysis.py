@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .catalog import CATALOG, REQUIRED, InferContext, NodeSpec, Port
-from .custom import CustomCodeError, as_layer_params, custom_layer_factory
+from .custom import CUSTOM_TYPES, CustomCodeError, as_layer_params, custom_layer_factory
 from .datasets import FILE, DataInfo, describe
 from .document import Edge, GraphDocument, Node, parse_document
 from .errors import GraphError
@@ -925,7 +925,7 @@ class _Analyzer:
             return None
         params, inferred = resolved
         factory = factory_key = None
-        if spec.type in ("CustomLayer", "CustomLoss"):
+        if spec.type in CUSTOM_TYPES:
             if not self.allow_custom_code:
                 self.error(
                     "custom_code_disabled",

@@ -124,3 +124,18 @@ def custom_layer_factory(params: Mapping[str, Any]) -> Callable[[], nn.Module]:
     except Exception as exc:  # a class body that fails to define
         raise CustomCodeError(f"the code does not define a module: {exc}") from None
     return namespace["CustomModule"]
+
+
+CUSTOM_TYPES = ("CustomLayer", "CustomLoss")
+
+
+def has_custom_code(document: Mapping[str, Any]) -> bool:
+    """Whether a raw graph document holds user code anywhere: top level or inside a block."""
+
+    def holds(nodes) -> bool:
+        return any(isinstance(n, Mapping) and n.get("type") in CUSTOM_TYPES for n in nodes or ())
+
+    blocks = document.get("blocks") or {}
+    return holds(document.get("nodes")) or any(
+        holds(b.get("nodes")) for b in blocks.values() if isinstance(b, Mapping)
+    )

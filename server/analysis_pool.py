@@ -87,10 +87,10 @@ class AnalysisPool:
         return self._call(_codegen, document)
 
     def run(self, fn, *args: Any) -> Any:
-        """fn(*args) in an analysis process (fn importable, args picklable): for work that
-        executes user code. Only with custom code allowed, which guarantees a process."""
+        """fn(*args) in an analysis process (fn importable, args picklable); work that executes
+        user code comes here (custom code allowed guarantees a process)."""
         if self.workers == 0:
-            raise AnalysisUnavailable("no analysis process: custom code is not allowed")
+            raise AnalysisUnavailable("this server runs no analysis processes")
         pool = self._executor()
         try:
             return pool.submit(fn, *args).result()
@@ -104,14 +104,9 @@ class AnalysisPool:
     def _call(self, fn, document: Any) -> dict:
         if self.workers == 0:
             return fn(document, False)
-        pool = self._executor()
         try:
-            return pool.submit(fn, document, self.allow_custom_code).result()
-        except BrokenProcessPool:
-            with self._lock:
-                if self._pool is pool:  # the next request starts a fresh pool
-                    self._pool = None
-            pool.shutdown(wait=False, cancel_futures=True)
+            return self.run(fn, document, self.allow_custom_code)
+        except AnalysisUnavailable:
             reason = "the analysis process stopped"
         except Exception as exc:  # the document could not be sent (e.g. nested too deep)
             reason = f"the document could not be sent to the analysis process ({exc})"

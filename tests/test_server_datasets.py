@@ -24,16 +24,6 @@ from tests.server_app import AUTH, make_app
 STORED = re.compile(r"^[0-9a-f]{16}\.(csv|tsv|npz|npy|safetensors|zip)$")
 
 
-@pytest.fixture
-def app(tmp_path):
-    return make_app(tmp_path)
-
-
-@pytest.fixture
-def client(app):
-    return app.test_client()
-
-
 def upload(client, data: bytes, filename: str, **form):
     fields = {"file": (io.BytesIO(data), filename), **form}
     return client.post(

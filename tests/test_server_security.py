@@ -21,16 +21,6 @@ from tests.helpers import add, chain, edge, mlp, node, set_params
 from tests.server_app import AUTH, TOKEN, make_app
 
 
-@pytest.fixture
-def app(tmp_path):
-    return make_app(tmp_path)
-
-
-@pytest.fixture
-def client(app):
-    return app.test_client()
-
-
 def error(resp) -> dict:
     body = resp.get_json()
     assert body is not None, resp.get_data(as_text=True)[:200]

@@ -25,6 +25,8 @@ from pathlib import Path
 import torch
 from flask import Blueprint, current_app, jsonify, send_file
 
+from graph_compiler.custom import has_custom_code
+
 from ..analysis_pool import AnalysisUnavailable
 from ..errors import ApiError, not_found
 from ..exports import (
@@ -38,7 +40,7 @@ from ..exports import (
 )
 from ..exports.artifacts import RunFiles, RunModel
 from ..exports.evaluate import evaluate
-from ..exports.isolated import has_custom_code, run_model_task, unwrap
+from ..exports.isolated import run_model_task, unwrap
 from ..storage import runs as store
 from .common import config, json_body, services
 

@@ -8,11 +8,11 @@ import shutil
 from flask import Blueprint, jsonify, request
 
 from graph_compiler import analyze
+from graph_compiler.custom import has_custom_code
 from server.engine.trainer import RUN_OPTIONS, RunFailed, prepare_document
 
 from ..analysis_pool import AnalysisUnavailable
 from ..errors import ApiError, not_found
-from ..exports.isolated import has_custom_code
 from ..storage import projects as project_store
 from ..storage import runs as store
 from ..storage.files import new_id

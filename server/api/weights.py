@@ -25,11 +25,11 @@ from flask import Blueprint, jsonify, request
 
 from graph_compiler import analyze, compile_graph
 from graph_compiler.analysis import Analysis
+from graph_compiler.custom import has_custom_code
 from graph_compiler.weights import WeightsError, check, node_owners, read_weights, read_weights_file
 
 from ..engine.trainer import RunFailed, prepare_document
 from ..errors import ApiError, not_found
-from ..exports.isolated import has_custom_code
 from ..storage import projects as project_store
 from ..storage.files import contained, new_id
 from .common import check_upload_size, config, require_valid, services

@@ -25,6 +25,7 @@ import torch
 
 from graph_compiler import GraphCompileError, analyze, compile_graph
 from graph_compiler.catalog import CATALOG
+from graph_compiler.custom import has_custom_code
 from graph_compiler.document import parse_document
 from graph_compiler.plan import TrainingPlan, build_plan
 from graph_compiler.training import steps_per_epoch
@@ -297,8 +298,7 @@ class Trainer:
         self.step_fn = eager_step(ctx)
         if device.type == "cuda" and self.cuda_graphs != "off" and s["fast_path"]:
             sched = type(self.plan.scheduler).__name__ if self.plan.scheduler else None
-            custom = any(n["type"] in ("CustomLayer", "CustomLoss") for n in raw["nodes"])
-            blockers = cuda_graph_blockers(ctx, sched, custom)
+            blockers = cuda_graph_blockers(ctx, sched, has_custom_code(raw))
             if s["compile"]:
                 blockers.append("torch.compile is on")
             if self.dist.world > 1:

@@ -11,7 +11,7 @@ import torch
 
 from ..errors import ApiError
 from .artifacts import RunModel
-from .predict import _clean, head
+from .predict import head, json_safe
 
 CHUNK = 1024  # samples per forward: bounded memory whatever the validation size
 MAX_POINTS = 2000  # scatter points returned for a regressor (evenly spaced over the split)
@@ -105,8 +105,8 @@ def _regression(rm: RunModel, out: torch.Tensor, y: torch.Tensor) -> dict[str, A
         # the first target column: what the scatter plots (indices into the validation split)
         "points": {
             "index": picked.tolist(),
-            "true": _clean(truth[picked, 0].tolist()),
-            "predicted": _clean(predicted[picked, 0].tolist()),
+            "true": json_safe(truth[picked, 0].tolist()),
+            "predicted": json_safe(predicted[picked, 0].tolist()),
         },
     }
 

@@ -14,19 +14,6 @@ from .artifacts import ModelCache, RunFiles
 _models: ModelCache | None = None  # per analysis process: loaded custom-code models
 
 
-def has_custom_code(document: dict) -> bool:
-    def holds(nodes) -> bool:
-        return any(
-            isinstance(n, dict) and n.get("type") in ("CustomLayer", "CustomLoss")
-            for n in nodes or []
-        )
-
-    blocks = document.get("blocks") or {}
-    return holds(document.get("nodes")) or any(
-        holds(b.get("nodes")) for b in blocks.values() if isinstance(b, dict)
-    )
-
-
 def run_model_task(
     task: str, files: RunFiles, body: Any, datasets_root: Path, allow_custom_code: bool
 ) -> dict:

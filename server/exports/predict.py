@@ -126,12 +126,12 @@ def _parse_input(rm: RunModel, value: Any) -> torch.Tensor:
 
 def _tolist(t: torch.Tensor) -> Any:
     value = t.detach().cpu().tolist()
-    return _clean(value)
+    return json_safe(value)
 
 
-def _clean(value: Any) -> Any:
+def json_safe(value: Any) -> Any:
     if isinstance(value, list):
-        return [_clean(v) for v in value]
+        return [json_safe(v) for v in value]
     if isinstance(value, float) and not math.isfinite(value):
         return None  # JSON has no NaN / Infinity
     return value

@@ -6,40 +6,21 @@ import gzip
 import re
 
 from server.app import FRONTEND_DIST
+from tests import helpers
 
 
 def chain(n_layers: int) -> dict:
-    nodes = [{"id": "data", "type": "Dataset", "params": {"source": "digits"}, "position": [0, 0]}]
-    edges = []
-    prev = ("data", "x")
-    for i in range(n_layers):
-        kind = "Linear" if i % 2 == 0 else "ReLU"
-        node_id = f"n{i}"
-        nodes.append(
-            {
-                "id": node_id,
-                "type": kind,
-                "params": {"out_features": 64} if kind == "Linear" else {},
-                "position": [220 * ((i + 1) % 25), 160 * ((i + 1) // 25)],
-            }
-        )
-        edges.append({"source": prev[0], "source_port": prev[1], "target": node_id})
-        prev = (node_id, "out")
-    nodes += [
-        {"id": "loss", "type": "CrossEntropyLoss", "params": {}, "position": [0, -200]},
-        {"id": "opt", "type": "Adam", "params": {}, "position": [220, -200]},
+    """Digits → n_layers alternating Linear(64) / ReLU → loss → Adam, laid out 25 to a row."""
+    layers = [
+        (f"n{i}", "Linear", {"out_features": 64}) if i % 2 == 0 else (f"n{i}", "ReLU", {})
+        for i in range(n_layers)
     ]
-    edges += [
-        {"source": prev[0], "target": "loss", "target_port": "input"},
-        {"source": "data", "source_port": "y", "target": "loss", "target_port": "target"},
-        {"source": "loss", "source_port": "loss", "target": "opt", "target_port": "loss"},
-    ]
-    return {
-        "format": "torchloom.graph/1",
-        "name": f"Chain {len(nodes)}",
-        "nodes": nodes,
-        "edges": edges,
-    }
+    doc = helpers.chain("digits", layers, with_training=False, name=f"Chain {n_layers + 3}")
+    grid = {f"n{i}": [220 * ((i + 1) % 25), 160 * ((i + 1) // 25)] for i in range(n_layers)}
+    grid.update(data=[0, 0], loss=[0, -200], opt=[220, -200])
+    for node in doc["nodes"]:
+        node["position"] = grid[node["id"]]
+    return doc
 
 
 def first_load_gzip() -> int:
