@@ -21,6 +21,7 @@ from .datasets import FILE, DataInfo, describe
 from .document import Edge, GraphDocument, Node, parse_document
 from .errors import GraphError
 from .infer import MODULE_VAR, NodeFailure, infer_node, input_names
+from .limits import MAX_BLOCK_DEPTH, MAX_EXPANDED_NODES, MAX_PARAMS, count_text, saturated
 from .shapes import B, TensorInfo
 from .training import split_counts, steps_per_epoch
 
@@ -192,6 +193,7 @@ class _Analyzer:
         self.recursive: set[str] = set()
         self.settings: dict[str, Any] = {}
         self.failed: dict[tuple[str | None, str | None], int] = defaultdict(int)
+        self.too_large = False  # over MAX_EXPANDED_NODES: blocks are not inferred at all
 
     def error(
         self,
@@ -231,7 +233,10 @@ class _Analyzer:
             else:
                 data = describe(params)
         self.settings = self.resolve_settings(top, data)
+        self.too_large = self.check_expanded_nodes(top)
         result = self.infer_scope(top, None, data)
+        if not self.too_large:
+            self.check_params_total(top, result)
         self.check_losses(top, result, data)
         self.check_unused(top)
         self.check_trainable(top, result)
@@ -576,11 +581,7 @@ class _Analyzer:
                 scope.params[n].get("block") for n, s in scope.specs.items() if s.role == "block"
             } - {None}
 
-        def reaches(start: str, target: str, seen: set[str]) -> bool:
-            for nxt in uses.get(start, ()):
-                if nxt == target or (nxt not in seen and reaches(nxt, target, seen | {nxt})):
-                    return True
-            return False
+        component = _components(uses)  # a block leads back to itself: same component
 
         for name, scope in self.blocks.items():
             for node_id, spec in scope.specs.items():
@@ -588,7 +589,7 @@ class _Analyzer:
                 if (
                     spec.role == "block"
                     and used in self.blocks
-                    and (used == name or reaches(used, name, {used}))
+                    and (used == name or component[used] == component[name])
                 ):
                     self.recursive.add(name)
                     self.error(
@@ -600,6 +601,105 @@ class _Analyzer:
                         "block",
                         name,
                     )
+
+    # --- size after expanding blocks × repeats (graph_compiler/limits.py) ---------------------
+
+    def node_size(self, scope: Scope, node_id: str, sizes: Mapping[str, int]) -> int:
+        """Model nodes that one node of a scope stands for once its blocks are expanded."""
+        spec = scope.specs[node_id]
+        if spec.role == "block":
+            params = scope.params[node_id]
+            return saturated(params.get("repeat", 1) * (1 + sizes.get(params.get("block"), 0)))
+        return 1 if spec.role in MODEL_ROLES else 0
+
+    def block_tree(self) -> tuple[dict[str, int], dict[str, int]]:
+        """Each block definition's size once expanded and its nesting depth, computed bottom-up
+        through the block tree (a multiplication per Block node: nothing is expanded). Blocks
+        that lead back to themselves count 0: their block_recursion error stands already."""
+        uses = {
+            name: [
+                scope.params[n].get("block")
+                for n, s in scope.specs.items()
+                if s.role == "block" and scope.params[n].get("block") in self.blocks
+            ]
+            for name, scope in self.blocks.items()
+        }
+        sizes = {name: 0 for name in self.recursive}
+        depths = {name: 0 for name in self.recursive}
+        for start in self.blocks:
+            stack = [start]  # depth-first without recursion: blocks may nest thousands deep
+            while stack:
+                name = stack[-1]
+                if name in sizes:
+                    stack.pop()
+                    continue
+                pending = [u for u in uses[name] if u not in sizes and u not in stack]
+                if pending:
+                    stack.extend(pending)
+                    continue
+                scope = self.blocks[name]
+                sizes[name] = saturated(sum(self.node_size(scope, n, sizes) for n in scope.specs))
+                depths[name] = 1 + max((depths[u] for u in uses[name]), default=0)
+                stack.pop()
+        return sizes, depths
+
+    def check_expanded_nodes(self, top: Scope) -> bool:
+        """Refuse a model above MAX_EXPANDED_NODES or MAX_BLOCK_DEPTH before any block is
+        inferred (inference grows with the expanded size when repeats change shapes, and
+        recurses once per level). True: too large, blocks are not inferred."""
+        sizes, depths = self.block_tree()
+        blocks = [n for n in top.specs if top.specs[n].role == "block"]
+        too_deep = [
+            n for n in blocks if depths.get(top.params[n].get("block"), 0) > MAX_BLOCK_DEPTH
+        ]
+        for node_id in too_deep:
+            name = top.params[node_id]["block"]
+            self.error(
+                "blocks_too_deep",
+                f"{top.nodes[node_id].display}: block {name} nests blocks {depths[name]} levels "
+                f"deep, above the limit of {MAX_BLOCK_DEPTH}",
+                node_id,
+                "block",
+            )
+        own = {n: self.node_size(top, n, sizes) for n in top.specs}
+        total = sum(own.values())
+        if total <= MAX_EXPANDED_NODES:
+            return bool(too_deep)
+        what = (
+            f"the model expands to {count_text(total)} nodes (blocks × their repeats), above "
+            f"the limit of {MAX_EXPANDED_NODES:,}"
+        )
+        if not blocks:
+            self.error("graph_too_large", f"{what}: split the model or remove nodes")
+            return True
+        biggest = max(blocks, key=lambda n: own[n])
+        display = top.nodes[biggest].display
+        self.error(
+            "graph_too_large",
+            f"{display}: {what}; {display} alone stands for {count_text(own[biggest])} — "
+            "lower its repeat or its blocks' repeats",
+            biggest,
+            "repeat",
+        )
+        return True
+
+    def check_params_total(self, top: Scope, result: ScopeResult) -> None:
+        """Refuse a model above MAX_PARAMS (blocks' counts are already summed over their
+        repeats by inference)."""
+        counted = {n: r.num_params for n, r in result.nodes.items() if r.spec.role in MODEL_ROLES}
+        total = sum(counted.values())
+        if total <= MAX_PARAMS:
+            return
+        biggest = max(counted, key=lambda n: counted[n])
+        r = result.nodes[biggest]
+        field_name = "repeat" if r.spec.role == "block" and r.params.get("repeat", 1) > 1 else None
+        self.error(
+            "too_many_params",
+            f"{r.label}: the model has {count_text(total)} parameters after expanding blocks, "
+            f"above the limit of {MAX_PARAMS:,}; {r.label} holds {count_text(counted[biggest])}",
+            biggest,
+            field_name,
+        )
 
     def check_roles(self, top: Scope) -> str | None:
         by_role: dict[str, list[str]] = defaultdict(list)
@@ -1036,7 +1136,7 @@ class _Analyzer:
         params = self.with_defaults(spec, user)
         name = params["block"]
         inner = self.blocks.get(name)
-        if inner is None:
+        if inner is None or self.too_large:  # too large: graph_too_large is reported already
             return None
         if name in self.recursive or any(
             e.block == name and e.severity == "error" for e in self.errors
@@ -1217,6 +1317,43 @@ def _default_call(spec: NodeSpec):
 
         return call
     raise AssertionError(f"{spec.type} has no forward expression")
+
+
+def _components(succ: Mapping[str, set[str]]) -> dict[str, int]:
+    """Strongly connected components (Tarjan's, iterative: blocks may nest thousands deep, and
+    reachability per block would cost time and memory quadratic in their number)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    component: dict[str, int] = {}
+    stack: list[str] = []
+    for root in succ:
+        if root in index:
+            continue
+        work = [(root, iter(sorted(succ[root])))]
+        index[root] = low[root] = len(index)
+        stack.append(root)
+        while work:
+            v, children = work[-1]
+            w = next((c for c in children if c in succ), None)
+            if w is not None:
+                if w not in index:
+                    index[w] = low[w] = len(index)
+                    stack.append(w)
+                    work.append((w, iter(sorted(succ[w]))))
+                elif w not in component:
+                    low[v] = min(low[v], index[w])
+                continue
+            work.pop()
+            if work:
+                parent = work[-1][0]
+                low[parent] = min(low[parent], low[v])
+            if low[v] == index[v]:
+                while True:
+                    w = stack.pop()
+                    component[w] = index[v]
+                    if w == v:
+                        break
+    return component
 
 
 def _cycle_path(comp: list[str], succ: dict[str, list[str]]) -> list[str]:

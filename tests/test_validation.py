@@ -185,6 +185,22 @@ def _nested_recursive_block() -> dict:
     return _block_doc({"Res": _uses_block("Res", "Loop"), "Loop": _uses_block("Loop", "Loop")})
 
 
+def _nested_blocks(levels: int, repeat: int, out_features: int = 16) -> dict:
+    """blk → L{levels-1} → ... → L0 (one Linear), every Block repeated `repeat` times."""
+    blocks = {"L0": set_block_fc(clone(RES), out_features)}
+    for i in range(1, levels):
+        blocks[f"L{i}"] = _uses_block(f"L{i}", f"L{i - 1}")
+        blocks[f"L{i}"]["nodes"][1]["params"]["repeat"] = repeat
+    doc = _block_doc(blocks, repeat=repeat)
+    find_node(doc, "blk")["params"]["block"] = f"L{levels - 1}"
+    return doc
+
+
+def set_block_fc(res: dict, out_features: int) -> dict:
+    res["nodes"][1]["params"]["out_features"] = out_features
+    return res
+
+
 def _rank_mismatch() -> dict:
     images = {"source": "random_images", "image_shape": [1, 28, 28], "num_classes": 10}
     return chain(
@@ -641,6 +657,31 @@ CASES = [
         _nested_recursive_block,
         node="blk",
         says=("block Res", "block Loop has errors"),
+    ),
+    # size after expanding blocks × repeats (graph_compiler/limits.py)
+    Case(
+        "graph_too_large_nested_repeats",  # 2 KB of JSON standing for two million layers
+        "graph_too_large",
+        lambda: _nested_blocks(2, 1000),
+        node="blk",
+        field="repeat",
+        says=("2,001,002 nodes", "limit of 50,000", "blk alone stands for 2,001,000"),
+    ),
+    Case(
+        "too_many_params",  # 1,000 repeats of a 2000×2000 Linear: 4e9 parameters in 1,003 nodes
+        "too_many_params",
+        lambda: _nested_blocks(1, 1000, out_features=2000),
+        node="blk",
+        field="repeat",
+        says=("3,998,053,050 parameters", "limit of 2,000,000,000", "blk holds 3,998,032,000"),
+    ),
+    Case(
+        "blocks_too_deep",
+        "blocks_too_deep",
+        lambda: _nested_blocks(33, 1),
+        node="blk",
+        field="block",
+        says=("33 levels deep", "limit of 32"),
     ),
     # roles
     Case("no_data", "no_data", lambda: remove_node(mlp(), "data"), says=("Dataset",)),
