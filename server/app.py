@@ -39,7 +39,9 @@ def create_app(config: ServerConfig | None = None) -> Flask:
     app.config["MAX_CONTENT_LENGTH"] = cfg.max_request_bytes
     app.json.sort_keys = False
     services = Services(cfg, Database(cfg.db_url), DataDir(cfg.data_dir))
-    services.analysis = AnalysisPool(cfg.analysis_workers, cfg.allow_custom_code)
+    services.analysis = AnalysisPool(
+        cfg.analysis_workers, cfg.allow_custom_code, cfg.analysis_timeout
+    )
     app.extensions["torchloom"] = services
 
     from . import security, sockets

@@ -24,6 +24,9 @@ class ServerConfig:
     # processes answering /api/validate (0: in the web process); with allow_custom_code at
     # least one, so that user code never runs in the web process (server/analysis_pool.py)
     analysis_workers: int = 0
+    # seconds one analysis-process task may take (a validation, a model build, a prediction,
+    # an export); past it the process is killed and replaced, the request answered 422
+    analysis_timeout: float = 120.0
     runs_per_gpu: int = 1
     gpus: tuple[int, ...] | None = None  # None: every visible GPU
     max_request_bytes: int = 512 * 2**20

@@ -78,7 +78,8 @@ def test_a_killed_pool_is_replaced_and_no_request_fails(tmp_path):
             process.join()
         assert validate(client, mlp()) == first  # answered in the web process meanwhile
         assert validate(client, mlp()) == first  # by a fresh pool
-        assert pool._pool is not None and all(p.is_alive() for p in pool._pool._processes.values())
+        fresh = pool._pools["warm"]
+        assert fresh is not None and all(p.is_alive() for p in fresh._processes.values())
     finally:
         pool.close()
 
