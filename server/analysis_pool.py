@@ -14,10 +14,12 @@ compiler) would change every later answer of the process it ran in, so a task wh
 holds user code runs in a process of its own that is retired right after (`max_tasks_per_child
 =1`: a fresh one is spawned and warms up meanwhile); graphs without user code keep the warm pool.
 
-Time limit. Every task gets `timeout` seconds (ServerConfig.analysis_timeout, default 120). A
-task still running then (custom code that never returns, a build that will not end) has its
-process killed with the rest of its pool, which is replaced; the request is answered 422
-analysis_timeout, never retried in the web process.
+Time limit. Every task gets `timeout` seconds (ServerConfig.analysis_timeout, default 120),
+counted from its submission: a task that waits for a process still warming up (a few seconds)
+spends part of it, so keep the limit well above that. A task still running then (custom code
+that never returns, a build that will not end) has its process killed with the rest of its pool,
+which is replaced; the request is answered 422 analysis_timeout, never retried in the web
+process. A task that never started (every process busy) is cancelled instead: 503.
 
 The pools start on first use or on start() (`torchloom serve` and the WSGI entry start the
 warm one at launch; tests that never validate pay nothing); each process pays torch's import and
