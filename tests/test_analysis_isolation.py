@@ -97,9 +97,11 @@ def test_a_task_past_the_time_limit_has_its_process_killed_and_replaced(caplog):
         (old,) = pool._pools["warm"]._processes.values()
         # the processes end with the server (server/lifeline.py), however it ends
         assert "torchloom-lifeline" in pool.run(_thread_names)
-        with caplog.at_level(logging.WARNING, logger="torchloom.analysis"):
-            with pytest.raises(AnalysisTimeout) as raised:
-                pool.run(time.sleep, 600)
+        with (
+            caplog.at_level(logging.WARNING, logger="torchloom.analysis"),
+            pytest.raises(AnalysisTimeout) as raised,
+        ):
+            pool.run(time.sleep, 600)
         assert raised.value.status == 422 and raised.value.code == "analysis_timeout"
         assert any("still running after 3s" in r.getMessage() for r in caplog.records)
         old.join(10)

@@ -108,7 +108,7 @@ def export(run_id: str, name: str):
         buffer = io.BytesIO()
         torch.save(load_state_dict(files), buffer)
         return _download(buffer.getvalue(), files, name, mimetype)
-    if _isolated(files):  # custom code: built in an analysis process, never here
+    if _isolated(files):  # built in an analysis process, not here
         if name == "code.zip":
             data = _in_analysis_process("code.zip", files)
             return _download(data, files, name, mimetype)
@@ -146,14 +146,24 @@ def evaluation_route(run_id: str):
 
 
 def _isolated(files: RunFiles) -> bool:
-    """Loading this run's model would execute user code (allowed on this server)."""
-    return config().allow_custom_code and has_custom_code(files.document)
+    """The run's model is built in an analysis process, under its time limit: always when the
+    server runs them (custom code in one retired after it). Only a server that runs none
+    (analysis_workers=0, so custom code is off) builds it here, bounded by the validation
+    limits: build_run_model refuses a graph that no longer validates."""
+    return services().analysis.workers > 0
 
 
 def _in_analysis_process(task: str, files: RunFiles, body=None):
+    allow = config().allow_custom_code
     try:
         result = services().analysis.run(
-            run_model_task, task, files, body, _datasets_root(), config().allow_custom_code
+            run_model_task,
+            task,
+            files,
+            body,
+            _datasets_root(),
+            allow,
+            user_code=allow and has_custom_code(files.document),
         )
     except AnalysisUnavailable as exc:
         raise ApiError(503, "analysis_unavailable", f"{exc}; try again") from None

@@ -7,8 +7,6 @@ import shutil
 
 from flask import Blueprint, jsonify, request
 
-from graph_compiler import analyze
-from graph_compiler.custom import has_custom_code
 from server.engine.trainer import RUN_OPTIONS, RunFailed, prepare_document
 
 from ..analysis_pool import AnalysisUnavailable
@@ -16,7 +14,7 @@ from ..errors import ApiError, not_found
 from ..storage import projects as project_store
 from ..storage import runs as store
 from ..storage.files import new_id
-from .common import config, json_body, services
+from .common import json_body, services
 
 bp = Blueprint("runs", __name__, url_prefix="/api")
 
@@ -90,15 +88,8 @@ def start(pid: str):
     if body.get("init_weights") is not None:  # warm start from uploaded weights
         from .weights import for_run
 
-        if config().allow_custom_code and has_custom_code(document):
-            raise ApiError(
-                409,
-                "warm_start_custom_code",
-                "starting from uploaded weights is not available for graphs with custom code "
-                "(checking them would run that code in the web process)",
-            )
-        analysis = analyze(document, allow_custom_code=False)
-        initial = for_run(pid, body["init_weights"], analysis)
+        # the model is built in an analysis process, under its time limit (weights.py)
+        initial = for_run(pid, body["init_weights"], document)
     run_id = new_id()
     out_dir = services().data.run_dir(run_id)
     if initial is not None:

@@ -11,6 +11,10 @@ wrong-shape keys are listed per node; a mismatch is a 422 unless `partial` is tr
 case the matching tensors are kept. What is stored is always a .safetensors file. A run starts
 from it with POST /api/projects/<pid>/runs {"init_weights": "<wid>"}; the run's graph is checked
 again (it may be another version), and the file is copied into the run's folder.
+
+The model the file is compared with is built in an analysis process (server/model_state.py),
+never in the web process unless the server runs none (analysis_workers=0, custom code off: the
+build is then bounded by the validation limits, graph_compiler/limits.py).
 """
 
 from __future__ import annotations
@@ -23,16 +27,15 @@ from pathlib import Path
 
 from flask import Blueprint, jsonify, request
 
-from graph_compiler import analyze, compile_graph
-from graph_compiler.analysis import Analysis
-from graph_compiler.custom import has_custom_code
-from graph_compiler.weights import WeightsError, check, node_owners, read_weights, read_weights_file
+from graph_compiler.weights import WeightsError, check, read_weights, read_weights_file
 
+from ..analysis_pool import AnalysisUnavailable, runs_user_code
 from ..engine.trainer import RunFailed, prepare_document
 from ..errors import ApiError, not_found
+from ..model_state import meta_state, model_state_task
 from ..storage import projects as project_store
 from ..storage.files import contained, new_id
-from .common import check_upload_size, config, require_valid, services
+from .common import check_upload_size, config, services
 
 bp = Blueprint("weights", __name__, url_prefix="/api/projects")
 
@@ -69,33 +72,37 @@ def _project(pid: str, version: int | None = None) -> dict:
     return project
 
 
-def model_state(analysis: Analysis):
-    """(the model's state_dict on the meta device: shapes and dtypes, submodule → node id)."""
+def model_state(document: dict) -> tuple[dict, dict]:
+    """(the model's state_dict on the meta device, submodule → node id) for a prepared
+    document, built in an analysis process (server/model_state.py); 422 when it cannot be built,
+    422 analysis_timeout past the time limit."""
     allow = config().allow_custom_code
-    compiled = compile_graph(analysis, allow_custom_code=allow)
-    model = compiled.instantiate(device="meta")
-    return model.state_dict(), node_owners(compiled.attributes)
-
-
-def _analysis(document: dict) -> Analysis:
+    pool = services().analysis
     try:
-        raw = prepare_document(document)
+        result = pool.run_or_here(
+            model_state_task, document, allow, user_code=allow and runs_user_code(document)
+        )
+    except AnalysisUnavailable as exc:
+        raise ApiError(503, "analysis_unavailable", f"{exc}; try again") from None
+    if "errors" in result:
+        raise ApiError(
+            422,
+            "invalid_graph",
+            "fix the graph's errors first: weights are checked against its model",
+            result["errors"],
+        )
+    return meta_state(result["state"]), result["owners"]
+
+
+def _prepared(document: dict) -> dict:
+    try:
+        return prepare_document(document)
     except RunFailed as exc:
         raise ApiError(422, exc.code, str(exc)) from None
-    if config().allow_custom_code and has_custom_code(raw):
-        raise ApiError(
-            409,
-            "weights_custom_code",
-            "uploading weights is not available for graphs with custom code (checking them "
-            "would run that code in the web process)",
-        )
-    analysis = analyze(raw, allow_custom_code=config().allow_custom_code)
-    require_valid(analysis, "fix the graph's errors first: weights are checked against its model")
-    return analysis
 
 
-def _checked(analysis: Analysis, given: dict, partial: bool):
-    state, owners = model_state(analysis)
+def _checked(document: dict, given: dict, partial: bool):
+    state, owners = model_state(document)
     try:
         return check(state, given, owners, partial=partial)
     except WeightsError as exc:
@@ -131,7 +138,7 @@ def upload(pid: str):
         given = read_weights(data, filename)
     except WeightsError as exc:
         raise ApiError(422, exc.code, str(exc)) from None
-    selected, report = _checked(_analysis(project["document"]), given, partial)
+    selected, report = _checked(_prepared(project["document"]), given, partial)
 
     from safetensors.torch import save_file
 
@@ -185,15 +192,16 @@ def delete(pid: str, wid: str):
     return "", 204
 
 
-def for_run(pid: str, wid, analysis: Analysis) -> tuple[Path, bool, dict]:
-    """Uploaded weights checked against a run's graph: (stored file, partial, report)."""
+def for_run(pid: str, wid, document: dict) -> tuple[Path, bool, dict]:
+    """Uploaded weights checked against a run's graph (the document as it will run): (stored
+    file, partial, report)."""
     weights_path, meta = _stored(pid, wid)
     try:
         given = read_weights_file(weights_path)
     except WeightsError as exc:
         raise ApiError(409, exc.code, str(exc)) from None
     partial = bool(meta.get("partial"))
-    _, report = _checked(analysis, given, partial)
+    _, report = _checked(document, given, partial)
     return weights_path, partial, report.to_dict()
 
 

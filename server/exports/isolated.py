@@ -1,7 +1,9 @@
-"""Predictions, evaluation and exports of a run whose graph holds custom code, computed in an
-analysis process (server/analysis_pool.py): loading such a model executes the user's code,
-which never runs in the web process. Runs without custom code load in the web process, where a
-small cache keeps their models between requests."""
+"""Predictions, evaluation and exports of a run, computed in an analysis process
+(server/analysis_pool.py) under its time limit: building a run's model can take long and grow
+large, and with custom code it executes the user's code, which never runs in the web process.
+Runs without custom code go to the warm processes, where a small cache keeps their models
+between requests; runs with custom code to a process retired after the task. A server that runs
+no analysis processes (analysis_workers=0) loads runs without custom code in the web process."""
 
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ from typing import Any
 from ..errors import ApiError
 from .artifacts import ModelCache, RunFiles
 
-_models: ModelCache | None = None  # per analysis process: loaded custom-code models
+_models: ModelCache | None = None  # per analysis process: loaded models
 
 
 def run_model_task(
