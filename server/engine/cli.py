@@ -16,6 +16,8 @@ import time
 from pathlib import Path
 from typing import IO
 
+from graph_compiler.cli import pipe_safe
+
 from .events import Event
 
 
@@ -69,7 +71,7 @@ def add_train_command(sub) -> None:
         help="run CustomLayer/CustomLoss code (trusted graphs only)",
     )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
-    p.set_defaults(func=cmd_train)
+    p.set_defaults(func=pipe_safe(cmd_train))
 
 
 def _launch_distributed(args) -> int:
