@@ -9,6 +9,7 @@ as expressions of the epochs and steps per epoch, so `--epochs` keeps them consi
 
 from __future__ import annotations
 
+import inspect
 import io
 import json
 import textwrap
@@ -24,6 +25,7 @@ from graph_compiler.datasets import BUILTINS, FILE
 from graph_compiler.infer import torch_kwargs
 from graph_compiler.render import value as render
 
+from ..engine.regression_metrics import RegressionMetrics
 from ..errors import ApiError
 from .artifacts import (
     CLASSIFICATION_LOSSES,
@@ -390,6 +392,12 @@ def generate_train_py(
         '"""'
     )
     custom_src = ("\n\n" + "\n\n".join(custom_classes)) if custom_classes else ""
+    # the app's own MAE / RMSE / R² code, so that train.py reports the run's figures
+    regression_metrics_source = (
+        "# copied from torchloom (server/engine/regression_metrics.py): the app computes its\n"
+        "# validation MAE, RMSE and R² with this same class\n"
+        + inspect.getsource(RegressionMetrics).rstrip()
+    )
     # only what this script uses, so that it passes ruff as it is
     optional_imports = "import torch.nn.functional as F\n" if custom_classes else ""
     scheduler_import = "from torch.optim import lr_scheduler\n" if final else ""
@@ -511,12 +519,15 @@ def compute_loss(losses, outputs, batch):
     return total, parts
 
 
+{regression_metrics_source}
+
+
 def evaluate(model, losses, x, y, batch_size, device, precision, y_stats):
     """Validation: eval mode, no gradients; the mean loss, the accuracy of classifiers and the
     MAE / RMSE / R² of regressions (in the data's own units: the target scaling undone)."""
     model.eval()
     total, count, correct = 0.0, 0, [0] * len(CLASSIFICATION_TERMS)
-    errors = [[0.0, 0.0, 0.0, 0.0, 0] for _ in REGRESSION_TERMS]  # |e|, e², Σy, Σy², n
+    regressions = [RegressionMetrics(device) for _ in REGRESSION_TERMS]
     with torch.no_grad():
         for start in range(0, len(x), batch_size):
             rows = slice(start, start + batch_size)
@@ -540,25 +551,15 @@ def evaluate(model, losses, x, y, batch_size, device, precision, y_stats):
                 if y_stats is not None:
                     mean, std = (s.to(device).double().reshape(-1) for s in y_stats)
                     p, t = p * std + mean, t * std + mean
-                sums = errors[j]
-                sums[0] += float((p - t).abs().sum())
-                sums[1] += float(((p - t) ** 2).sum())
-                sums[2] += float(t.sum())
-                sums[3] += float((t**2).sum())
-                sums[4] += t.numel()
+                regressions[j].update(p, t)
     record = {{"val_loss": total / max(count, 1)}}
     for j, term in enumerate(CLASSIFICATION_TERMS):
         key = "val_accuracy" if j == 0 else f"val_accuracy/{{losses[term][0]}}"
         record[key] = correct[j] / max(count, 1)
     for j, term in enumerate(REGRESSION_TERMS):
-        abs_err, sq_err, sum_y, sum_y2, n = errors[j]
-        if n == 0:
-            continue
         suffix = "" if j == 0 else f"/{{losses[term][0]}}"
-        sst = sum_y2 - sum_y**2 / n
-        record["val_mae" + suffix] = abs_err / n
-        record["val_rmse" + suffix] = (sq_err / n) ** 0.5
-        record["val_r2" + suffix] = 1.0 - sq_err / sst if sst > 0 else 0.0
+        figures = regressions[j].compute()  # mae, rmse, r2 ({{}} without samples)
+        record.update({{f"val_{{name}}{{suffix}}": v for name, v in figures.items()}})
     return record
 
 
