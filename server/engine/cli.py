@@ -157,10 +157,15 @@ def cmd_train(args) -> int:
     finally:
         signal.signal(signal.SIGINT, previous)
         dist.close()
+    ok = result.status in ("finished", "stopped")
     if dist.is_main:
-        writer.close()
+        try:
+            writer.close()  # the last buffered lines: a full disk can refuse them here too
+        except OSError as exc:
+            print(f"torchloom: the run folder {out} is incomplete: {exc}", file=sys.stderr)
+            ok = False
         print(summary(result), file=sys.stderr if args.quiet else sys.stdout)
-    return 0 if result.status in ("finished", "stopped") else 1
+    return 0 if ok else 1
 
 
 class RunFolderWriter:
@@ -183,8 +188,10 @@ class RunFolderWriter:
             self.events.flush()
 
     def close(self) -> None:
-        self.events.close()
-        self.metrics.close()
+        try:
+            self.events.close()
+        finally:
+            self.metrics.close()
 
 
 class Progress:

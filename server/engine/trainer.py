@@ -58,6 +58,9 @@ RESIDENT_FRACTION = 0.4  # of free GPU memory that the fast path may fill with t
 RUN_OPTIONS = ("init_weights", "init_partial")
 
 
+CONSUMER_FAILED = "recording the run's events failed"
+
+
 class RunFailed(Exception):
     def __init__(self, code: str, message: str):
         super().__init__(message)
@@ -178,9 +181,13 @@ class Trainer:
             gc.collect()
             gc.freeze()
             try:
-                result.status = self._train(result)
+                status = self._train(result)
             finally:
                 gc.unfreeze()
+            # a run is only finished (or stopped) once every consumer has its record of it
+            self.events.flush()
+            self._check_consumers()
+            result.status = status
         except RunFailed as exc:
             result.reason = str(exc)
             self.events.emit(
@@ -220,7 +227,17 @@ class Trainer:
                 checkpoint=result.checkpoint,
             )
         self.events.close()
+        if self.events.failure is not None and result.status != "failed":
+            # the terminal event itself could not be recorded: the record ends before it
+            result.status = "failed"
+            result.reason = f"{CONSUMER_FAILED}: {self.events.failure}"
         return result
+
+    def _check_consumers(self) -> None:
+        """A consumer of the events (the run folder's writer, the server relay) failed: the
+        run's record is incomplete, so the run fails with that reason rather than go on."""
+        if self.events.failure is not None:
+            raise RunFailed("event_consumer_failed", f"{CONSUMER_FAILED}: {self.events.failure}")
 
     # --- setup -------------------------------------------------------------------------------
 
@@ -531,6 +548,7 @@ class Trainer:
 
     def _flush(self, pending: list[torch.Tensor], first_step: int) -> list[float]:
         """Read the pending step losses in one transfer, check them, emit one event per step."""
+        self._check_consumers()  # a few times a second: a failed writer stops the run soon
         drain = getattr(self.step_fn, "drain", None)
         values = drain() if drain is not None else []  # CUDA-graph steps record on the device
         if pending:
