@@ -206,8 +206,9 @@ class Progress:
     def __call__(self, event: Event) -> None:
         d = event.data
         if event.type == "run_started":
+            threads = f", {d['cpu_threads']} threads" if d.get("device") == "cpu" else ""
             print(
-                f"run {event.run_id}: {d['device_name']} ({d['device_reason']}), "
+                f"run {event.run_id}: {d['device_name']} ({d['device_reason']}){threads}, "
                 f"{d['precision']} ({d['precision_reason']}); step: {d['step_mode']}, "
                 f"data: {d['data_mode']}; {d['train_samples']} train / {d['val_samples']} "
                 f"validation samples",

@@ -59,6 +59,9 @@ RUN_OPTIONS = ("init_weights", "init_partial")
 
 
 CONSUMER_FAILED = "recording the run's events failed"
+# What the run ran on, in its folder: code.zip's train.py takes the CPU thread count from it,
+# because float sums split over another number of threads round differently and the runs drift.
+ENVIRONMENT_FILE = "environment.json"
 
 
 class RunFailed(Exception):
@@ -472,6 +475,7 @@ class Trainer:
             world_size=self.dist.world,
             resumed_from=str(self.resume_path) if self.resume_path else None,
             torch=torch.__version__,
+            cpu_threads=torch.get_num_threads(),
         )
         self._write_static_files()
         interval = plan.scheduler_interval
@@ -647,6 +651,12 @@ class Trainer:
             "task": self.loaded.task,
         }
         (self.out_dir / "preprocess.json").write_text(json.dumps(preprocess, indent=2) + "\n")
+        environment = {
+            "cpu_threads": torch.get_num_threads(),
+            "device": str(self.placement.device),
+            "torch": torch.__version__,
+        }
+        (self.out_dir / ENVIRONMENT_FILE).write_text(json.dumps(environment, indent=2) + "\n")
 
     def _write_final_files(self) -> None:
         if self.out_dir is None or not self.dist.is_main:

@@ -26,6 +26,7 @@ from graph_compiler.infer import torch_kwargs
 from graph_compiler.render import value as render
 
 from ..engine.regression_metrics import RegressionMetrics
+from ..engine.trainer import ENVIRONMENT_FILE
 from ..errors import ApiError
 from .artifacts import (
     CLASSIFICATION_LOSSES,
@@ -257,6 +258,16 @@ def load_data(args):
     return body, origin
 
 
+def recorded_threads(files: RunFiles) -> int | None:
+    """The CPU thread count the run trained with (None for a run from before it was kept)."""
+    try:
+        environment = json.loads((files.folder / ENVIRONMENT_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    threads = environment.get("cpu_threads") if isinstance(environment, dict) else None
+    return threads if isinstance(threads, int) and threads >= 1 else None
+
+
 def generate_train_py(
     files: RunFiles,
     a: Analysis,
@@ -438,6 +449,9 @@ SCHEDULER_MONITOR = {render(monitor)}  # ReduceLROnPlateau's metric
 CLASSIFICATION_TERMS = {render(classification_terms)}  # loss terms whose accuracy is reported
 REGRESSION_TERMS = {render(regression_terms)}  # loss terms with MAE / RMSE / R² reported
 PRECISION = {json.dumps(precision)}  # the run's precision (--precision)
+# The run's CPU thread count (--threads). On the CPU another count splits float sums
+# differently: the losses drift apart within a few steps and the final metric differs.
+THREADS = {render(recorded_threads(files))}
 {custom_src}
 {load_src}
 
@@ -637,6 +651,13 @@ def main(argv=None):
     parser.add_argument("--seed", type=int, default=SEED, help="default: %(default)s")
     parser.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda")
     parser.add_argument(
+        "--threads",
+        type=int,
+        default=THREADS,
+        help="CPU threads (torch.set_num_threads) when training on the CPU; default, the run's: "
+        "%(default)s (None: torch's default). The run is reproduced with its own count only",
+    )
+    parser.add_argument(
         "--precision",
         default=PRECISION,
         choices=("fp32", "bf16", "fp16"),
@@ -665,6 +686,8 @@ def main(argv=None):
     args = parser.parse_args(argv)
     rank, world, device = setup_processes(args.device)
     main_process = rank == 0
+    if device.type == "cpu" and args.threads:
+        torch.set_num_threads(args.threads)
 
     x, y, validation = load_data(args)
     (x_train, y_train), (x_val, y_val) = split(x, y, validation, VAL_SPLIT, args.seed)
@@ -706,8 +729,9 @@ def main(argv=None):
     step_log = open(args.step_log, "w") if args.step_log and main_process else None  # noqa: SIM115
     if main_process:
         print(f"{{n_train}} training and {{len(x_val)}} validation samples, "
-              f"{{sum(p.numel() for p in model.parameters()):,}} parameters, on {{device}}, "
-              f"{{args.precision}}" + (f", {{world}} processes" if world > 1 else ""))
+              f"{{sum(p.numel() for p in model.parameters()):,}} parameters, on {{device}}"
+              + (f" ({{torch.get_num_threads()}} threads)" if device.type == "cpu" else "")
+              + f", {{args.precision}}" + (f", {{world}} processes" if world > 1 else ""))
 
     step = 0
     for epoch in range(1, args.epochs + 1):
@@ -756,13 +780,15 @@ def main(argv=None):
                     y_stats,
                 )
             )
+        # the learning rate this epoch trained with, as the app reports it: read before the
+        # epoch's scheduler step sets the next one
+        record["lr"] = optimizer.param_groups[0]["lr"]
         if scheduler is not None and SCHEDULER_INTERVAL == "epoch":
             if type(scheduler).__name__ == "ReduceLROnPlateau":
                 monitor = SCHEDULER_MONITOR or "val_loss"
                 scheduler.step(record.get(monitor, record["train_loss"]))
             else:
                 scheduler.step()
-        record["lr"] = optimizer.param_groups[0]["lr"]
         record["seconds"] = round(time.perf_counter() - started, 3)
         if main_process:
             print(json.dumps(record), flush=True)
@@ -944,6 +970,14 @@ def generate_readme(
         "state_dict (and its normalization statistics) at the end.",
         "",
     ]
+    threads = recorded_threads(files)
+    if threads is not None:
+        lines += [
+            f"On the CPU it trains with the run's {threads} thread{'s' if threads > 1 else ''} "
+            "(`--threads` changes that): with another thread count, float sums round "
+            "differently and the losses drift away from the run's within a few steps.",
+            "",
+        ]
     return "\n".join(lines)
 
 
