@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -129,6 +131,28 @@ def cmd_examples(args) -> int:
     return 1 if failed else 0
 
 
+SIGPIPE_STATUS = 128 + 13  # what the shell reports for cat or grep cut off by `| head`
+
+
+def pipe_safe(func):
+    """A command that stops quietly when the reader of its output goes away (`… | head`)."""
+
+    @functools.wraps(func)
+    def run(args) -> int:
+        try:
+            status = func(args)
+            sys.stdout.flush()  # a broken pipe shows here, not in the interpreter's exit flush
+            return status
+        except BrokenPipeError:
+            # stdout stays broken: point it at /dev/null so the exit flush has nowhere to fail
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            os.close(devnull)
+            return SIGPIPE_STATUS
+
+    return run
+
+
 def build_parser() -> tuple[argparse.ArgumentParser, Any]:
     """The parser with the compiler's commands; server.cli adds train (and serve) to it."""
     parser = argparse.ArgumentParser(prog="torchloom", description=__doc__)
@@ -166,6 +190,8 @@ def build_parser() -> tuple[argparse.ArgumentParser, Any]:
     from .importers.commands import register as register_importers
 
     register_importers(sub)  # import-module, import-onnx
+    for command in sub.choices.values():
+        command.set_defaults(func=pipe_safe(command.get_default("func")))
     return parser, sub
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -25,6 +26,11 @@ from .errors import GraphError
 FORMAT_PREFIX = "torchloom.graph/"
 FORMAT_VERSION = 1
 FORMAT = f"{FORMAT_PREFIX}{FORMAT_VERSION}"
+# Deepest nesting of objects and lists a document may have. The examples need 6; the JSON
+# serializers and the pydantic model give up somewhere past 250, so a deeper document would
+# validate and then fail when stored or answered.
+MAX_DEPTH = 64
+_VERSION_DIGITS = re.compile(r"[0-9]{1,9}")  # ASCII digits only: "²".isdigit() is True
 
 
 class _Frozen(BaseModel):
@@ -98,7 +104,7 @@ def _format_version(fmt: Any) -> int | None:
     if not isinstance(fmt, str) or not fmt.startswith(FORMAT_PREFIX):
         return None
     tail = fmt[len(FORMAT_PREFIX) :]
-    return int(tail) if tail.isdigit() else None
+    return int(tail) if _VERSION_DIGITS.fullmatch(tail) else None
 
 
 def upgrade(raw: dict) -> tuple[dict, list[GraphError]]:
@@ -174,6 +180,68 @@ def _node_id_at(raw: Any, loc: tuple) -> tuple[str | None, str | None, str | Non
     return block, None, ".".join(str(p) for p in rest) or None
 
 
+def _text_fault(text: str) -> str | None:
+    """Why a string cannot be stored, written as UTF-8 or put into Python source, if it can't."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:  # a lone UTF-16 surrogate, e.g. from JSON "\ud800"
+        return f"a lone surrogate U+{ord(text[exc.start]):04X} at character {exc.start}"
+    if "\x00" in text:
+        return f"a NUL character at character {text.index(chr(0))}"
+    return None
+
+
+def _shown(text: str | None) -> str | None:
+    """A string safe to print and store, for naming a bad id or key in an error."""
+    if text is None:
+        return None
+    return text.encode("utf-8", "backslashreplace").decode().replace(chr(0), "\\x00")
+
+
+def _structure_problems(raw: dict, limit: int = 20) -> list[GraphError]:
+    """Nesting past MAX_DEPTH and strings that are not text, found without recursion."""
+    problems: list[GraphError] = []
+    too_deep: set[str] = set()  # one report per top-level field
+
+    def report(code: str, loc: tuple, what: str) -> None:
+        block, node, field = (_shown(s) for s in _node_id_at(raw, loc))
+        where = f"{node}: " if node else ""
+        problems.append(
+            GraphError(code, f"{where}{field or 'document'} {what}", node, field, block=block)
+        )
+
+    stack: list[tuple[tuple, Any]] = [((), raw)]
+    while stack and len(problems) < limit:
+        loc, item = stack.pop()
+        if isinstance(item, str):
+            fault = _text_fault(item)
+            if fault:
+                report("invalid_text", loc, f"has {fault}")
+            continue
+        if not isinstance(item, dict | list):
+            continue
+        if len(loc) >= MAX_DEPTH:
+            if loc[0] not in too_deep:
+                too_deep.add(loc[0])
+                # named down to the node's param (or the top-level field), not 64 keys deep
+                report(
+                    "document_too_deep",
+                    loc[: {"blocks": 6, "nodes": 4, "edges": 2}.get(loc[0], 1)],
+                    f"nests objects and lists more than {MAX_DEPTH} levels deep; "
+                    f"a document allows at most {MAX_DEPTH}",
+                )
+            continue
+        if isinstance(item, dict):
+            for key, child in item.items():
+                fault = _text_fault(key) if isinstance(key, str) else None
+                if fault:
+                    report("invalid_text", loc, f"has a key with {fault}")
+                stack.append(((*loc, key), child))
+        else:
+            stack.extend(((*loc, i), child) for i, child in enumerate(item))
+    return problems
+
+
 def parse_document(data: Any) -> tuple[GraphDocument | None, list[GraphError]]:
     """Parse JSON text, bytes or a dict. Never raises: returns (document or None, problems)."""
     if isinstance(data, GraphDocument):
@@ -188,6 +256,9 @@ def parse_document(data: Any) -> tuple[GraphDocument | None, list[GraphError]]:
         return None, [
             GraphError("invalid_document", f"a graph document is a JSON object, not {kind}")
         ]
+    structure = _structure_problems(data)
+    if structure:
+        return None, structure
     raw, problems = upgrade(data)
     if any(p.severity == "error" for p in problems):
         return None, problems

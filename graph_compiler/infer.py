@@ -3,7 +3,8 @@
 Each node is built as the real torch module (on `meta`, so no memory is allocated even for huge
 layers) and called with meta tensors through the same forward expression the generated code
 uses. Results are memoized by (type, params, input shapes): the editor re-validates on every
-edit, and typical networks repeat the same layer configuration many times.
+edit, and typical networks repeat the same layer configuration many times. The memos are shared
+by the server's request threads: bounded and locked (see memo.py).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from .catalog import NodeSpec
+from .memo import Memo
 from .shapes import B, Batch, Shape, TensorInfo, symbolic
 
 _DTYPES = {
@@ -81,8 +83,8 @@ def _freeze(params: Mapping[str, Any]) -> tuple:
 ModuleFactory = Callable[[], nn.Module]
 
 
-_MODULES: dict[tuple, nn.Module] = {}
-_MAX_MODULES = 4096
+# meta modules allocate no storage: 4096 of them are a few megabytes of Python objects
+_MODULES: Memo[nn.Module] = Memo(4096)
 
 
 def meta_module(
@@ -94,19 +96,16 @@ def meta_module(
     """The node's module on the meta device (cached), or None for inline ops."""
     if spec.torch_class is None and factory is None:
         return None
-    key = (spec.type, _freeze(params), factory_key)
-    module = _MODULES.get(key)
-    if module is None:
+
+    def build() -> nn.Module:
         try:
             with torch.device("meta"):
                 module = factory() if factory else spec.torch_class(**torch_kwargs(spec, params))
         except Exception as exc:  # torch validates its own arguments; relay what it says
             raise NodeFailure("build", _first_line(exc)) from exc
-        module.eval()
-        if len(_MODULES) >= _MAX_MODULES:
-            _MODULES.clear()
-        _MODULES[key] = module
-    return module
+        return module.eval()
+
+    return _MODULES.get_or_make((spec.type, _freeze(params), factory_key), build)
 
 
 def _first_line(exc: BaseException) -> str:
@@ -160,9 +159,19 @@ def infer_node(
     """Output shapes, parameter count and FLOPs of one node (memoized)."""
     signature = tuple((port, tuple(infos)) for port, infos in sorted(inputs.items()))
     key = (spec.type, _freeze(params), signature, expr, factory_key)
-    hit = _RESULTS.get(key)
-    if hit is not None:
-        return hit
+    return _RESULTS.get_or_make(
+        key, lambda: _infer_node(spec, params, inputs, expr, factory, factory_key)
+    )
+
+
+def _infer_node(
+    spec: NodeSpec,
+    params: Mapping[str, Any],
+    inputs: Mapping[str, list[TensorInfo]],
+    expr: str,
+    factory: ModuleFactory | None,
+    factory_key: Any,
+) -> NodeShapes:
     module = meta_module(spec, params, factory, factory_key)
     num_params = sum(p.numel() for p in module.parameters()) if module is not None else 0
     # FLOPs come only from matmul/conv/attention kernels: skip the counter where none can occur.
@@ -187,19 +196,14 @@ def infer_node(
                 )
                 raise NodeFailure("batch", f"its output size depends on the batch size ({sizes})")
             shapes.append(sym)
-    result = NodeShapes(
+    return NodeShapes(
         outputs=tuple(TensorInfo(s, _dtype_name(o)) for s, o in zip(shapes, outs2, strict=True)),
         num_params=num_params,
         flops=flops // 2,
     )
-    if len(_RESULTS) >= _MAX_RESULTS:
-        _RESULTS.clear()
-    _RESULTS[key] = result
-    return result
 
 
-_RESULTS: dict[tuple, NodeShapes] = {}
-_MAX_RESULTS = 16384
+_RESULTS: Memo[NodeShapes] = Memo(16384)
 
 
 def clear_caches() -> None:

@@ -30,10 +30,14 @@ def config() -> ServerConfig:
     return current_app.config["TORCHLOOM"]
 
 
-def token_matches(given: str | None, expected: str) -> bool:
+def token_matches(given: object, expected: str) -> bool:
+    """`given` comes from the client as any JSON value (a Socket.IO auth token can be 42)."""
     if not expected:
         return True  # --no-token (loopback only)
-    return bool(given) and hmac.compare_digest(given.encode(), expected.encode())
+    if not isinstance(given, str) or not given:
+        return False
+    # surrogatepass: a lone surrogate from JSON compares unequal instead of raising
+    return hmac.compare_digest(given.encode("utf-8", "surrogatepass"), expected.encode())
 
 
 def host_allowed(host_header: str | None, cfg: ServerConfig) -> bool:

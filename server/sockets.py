@@ -19,9 +19,32 @@ from flask_socketio import SocketIO, join_room, leave_room
 
 from .security import COOKIE, host_allowed, token_matches
 
+SEQ_LIMIT = 2**63  # sequence numbers are SQLite integers: 64-bit signed
+
 
 def room(run_id: str) -> str:
     return f"run:{run_id}"
+
+
+def _json_type(value) -> str:
+    names = {str: "a string", bool: "a boolean", int: "an integer", float: "a number"}
+    names |= {list: "an array", dict: "an object", type(None): "null"}
+    return names.get(type(value), type(value).__name__)
+
+
+def subscription(message) -> tuple[str, int] | str:
+    """(run id, last sequence held) from a subscribe message, or why it cannot be one."""
+    usage = "subscribe needs {run_id: string, after: integer from 0 to 2^63 - 1}"
+    if not isinstance(message, dict):
+        return f"{usage}, not {_json_type(message)}"
+    run_id, after = message.get("run_id"), message.get("after", 0)
+    if not isinstance(run_id, str):
+        return f"{usage}; run_id is {_json_type(run_id)}"
+    # bool is an int in Python, but `after: true` is a client bug, not sequence 1
+    if isinstance(after, bool) or not isinstance(after, int) or not 0 <= after < SEQ_LIMIT:
+        shown = after if isinstance(after, int) and not isinstance(after, bool) else None
+        return f"{usage}; after is {shown if shown is not None else _json_type(after)}"
+    return run_id, after
 
 
 def register(socketio: SocketIO) -> None:
@@ -38,10 +61,10 @@ def register(socketio: SocketIO) -> None:
 
     @socketio.on("subscribe")
     def subscribe(message):
-        run_id = (message or {}).get("run_id")
-        after = (message or {}).get("after", 0)
-        if not isinstance(run_id, str) or not isinstance(after, int):
-            return {"ok": False, "error": "subscribe needs run_id (string) and after (integer)"}
+        parsed = subscription(message)
+        if isinstance(parsed, str):
+            return {"ok": False, "error": parsed}
+        run_id, after = parsed
         services = current_app.extensions["torchloom"]
         from .storage import runs as run_store
 
@@ -53,7 +76,7 @@ def register(socketio: SocketIO) -> None:
 
     @socketio.on("unsubscribe")
     def unsubscribe(message):
-        run_id = (message or {}).get("run_id")
+        run_id = message.get("run_id") if isinstance(message, dict) else None
         if isinstance(run_id, str):
             leave_room(room(run_id))
         return {"ok": True}

@@ -311,6 +311,26 @@ def test_an_untraceable_custom_layer_is_a_422_naming_the_node(tmp_path):
     assert r.status_code == 200
 
 
+def test_a_model_that_fails_when_run_says_so_instead_of_blaming_tracing(tmp_path):
+    """The custom layer traces on its own, but what it returns breaks the next layer on real
+    data: the eager forward's error is the reason (it was swallowed by `except: pass`)."""
+    app = _app(tmp_path, allow_custom_code=True)
+    code = 'if x.device.type == "meta":\n    return x\nreturn x[:, :1]'
+    doc = mlp()
+    add(doc, node("narrow", "CustomLayer", {"code": code, "parameters": []}, label="Narrow"))
+    for e in doc["edges"]:
+        if e["source"] == "fc1" and e["target"] != "narrow":
+            e["source"] = "narrow"
+    add(doc, edge("fc1", "narrow", "out", "x"))
+    _fabricated_run(app, "00000000000000cd", doc, allow_custom_code=True)
+    r = app.test_client().get("/api/runs/00000000000000cd/export/model.onnx", headers=AUTH)
+    assert r.status_code == 422, r.get_json()
+    err = error(r)
+    assert err["code"] == "model_fails", err
+    assert "fails on its validation samples" in err["message"]
+    assert "narrow" in err["message"] and "mat1 and mat2" in err["message"]
+
+
 def test_generated_data_ships_as_data_npz_and_trains(tmp_path):
     app = _app(tmp_path)
     doc = mlp(training={"epochs": 2})

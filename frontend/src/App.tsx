@@ -11,7 +11,7 @@ import { Palette } from "./components/Palette";
 import { TopBar } from "./components/TopBar";
 import { RunsDock } from "./runs/RunsDock";
 import { scheduleValidation } from "./live";
-import { flushSave, openProject, scheduleSave, toast, useSession } from "./session";
+import { flushSave, openProjectFromAddress, scheduleSave, toast, useSession } from "./session";
 import { useEditor } from "./store";
 import { openDialog, useUi } from "./ui";
 
@@ -115,7 +115,7 @@ export function App() {
     // a project id typed or pasted into the address bar (#/p/<id>) opens that project
     const onHash = () => {
       const id = /^#\/p\/([\w-]+)/.exec(location.hash)?.[1];
-      if (id && id !== useSession.getState().projectId) void openProject(id).catch(() => undefined);
+      if (id && id !== useSession.getState().projectId) void openProjectFromAddress(id);
     };
     window.addEventListener("hashchange", onHash);
     const beforeUnload = (e: BeforeUnloadEvent) => {

@@ -53,6 +53,15 @@ export async function openProject(id: string): Promise<void> {
   show(await api.project(id));
 }
 
+/** Open a project named in the address bar (#/p/<id>): a wrong or deleted id says so. */
+export async function openProjectFromAddress(id: string): Promise<void> {
+  try {
+    await openProject(id);
+  } catch (e) {
+    toast(`Cannot open project ${id}: ${errorText(e)}`);
+  }
+}
+
 export async function newProject(name = "Untitled", document?: GraphDocument): Promise<void> {
   await flushSave();
   show(await api.create(name, document ? { ...document, name } : undefined));

@@ -16,6 +16,8 @@ import time
 from pathlib import Path
 from typing import IO
 
+from graph_compiler.cli import pipe_safe
+
 from .events import Event
 
 
@@ -69,7 +71,7 @@ def add_train_command(sub) -> None:
         help="run CustomLayer/CustomLoss code (trusted graphs only)",
     )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
-    p.set_defaults(func=cmd_train)
+    p.set_defaults(func=pipe_safe(cmd_train))
 
 
 def _launch_distributed(args) -> int:
@@ -155,10 +157,15 @@ def cmd_train(args) -> int:
     finally:
         signal.signal(signal.SIGINT, previous)
         dist.close()
+    ok = result.status in ("finished", "stopped")
     if dist.is_main:
-        writer.close()
+        try:
+            writer.close()  # the last buffered lines: a full disk can refuse them here too
+        except OSError as exc:
+            print(f"torchloom: the run folder {out} is incomplete: {exc}", file=sys.stderr)
+            ok = False
         print(summary(result), file=sys.stderr if args.quiet else sys.stdout)
-    return 0 if result.status in ("finished", "stopped") else 1
+    return 0 if ok else 1
 
 
 class RunFolderWriter:
@@ -181,8 +188,10 @@ class RunFolderWriter:
             self.events.flush()
 
     def close(self) -> None:
-        self.events.close()
-        self.metrics.close()
+        try:
+            self.events.close()
+        finally:
+            self.metrics.close()
 
 
 class Progress:
@@ -197,8 +206,9 @@ class Progress:
     def __call__(self, event: Event) -> None:
         d = event.data
         if event.type == "run_started":
+            threads = f", {d['cpu_threads']} threads" if d.get("device") == "cpu" else ""
             print(
-                f"run {event.run_id}: {d['device_name']} ({d['device_reason']}), "
+                f"run {event.run_id}: {d['device_name']} ({d['device_reason']}){threads}, "
                 f"{d['precision']} ({d['precision_reason']}); step: {d['step_mode']}, "
                 f"data: {d['data_mode']}; {d['train_samples']} train / {d['val_samples']} "
                 f"validation samples",

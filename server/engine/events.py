@@ -3,6 +3,10 @@
 Every event has the run id, a monotonically increasing sequence number and a timestamp. The
 engine only enqueues (never blocks); a dispatcher thread hands events to the subscribers, so a
 slow consumer (a disk writer, a socket relay) delays nobody but itself.
+
+A consumer that raises is dropped and its failure kept in `failure`: the trainer polls it and
+fails the run with that reason (a run whose events.jsonl stopped at a full disk has not
+"finished"), so no consumer error is lost.
 """
 
 from __future__ import annotations
@@ -79,7 +83,8 @@ class EventBus:
         self._subscribers: list[Subscriber] = []
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
-        self.errors: list[str] = []  # subscriber failures (reported, never raised into the run)
+        self.errors: list[str] = []  # every subscriber failure, in order
+        self.failure: str | None = None  # the first one: the run fails with it (see Trainer)
 
     @property
     def seq(self) -> int:
@@ -101,6 +106,14 @@ class EventBus:
             self._queue.put(event)
         return event
 
+    def flush(self, timeout: float = 30.0) -> bool:
+        """Wait until every event emitted so far is delivered; False if that took too long."""
+        if self._thread is None:
+            return True
+        delivered = threading.Event()
+        self._queue.put(delivered)
+        return delivered.wait(timeout)
+
     def close(self, timeout: float = 30.0) -> None:
         """Deliver everything emitted so far, then stop the dispatcher."""
         if self._thread is not None:
@@ -119,13 +132,16 @@ class EventBus:
                 except queue.Empty:
                     break
             closing = batch[-1] is _CLOSE
-            events = batch[:-1] if closing else batch
+            events = [e for e in batch if isinstance(e, Event)]
             for start in range(0, len(events), DISPATCH_CHUNK):
                 if start:
                     # let the training thread have the GIL between chunks: it may be feeding
                     # an idle GPU (after an epoch's sync) and must not wait for all of them
                     time.sleep(0)
                 self._deliver(events[start : start + DISPATCH_CHUNK])
+            for marker in batch:
+                if isinstance(marker, threading.Event):  # a flush() waiting for this point
+                    marker.set()
             if closing:
                 return
             time.sleep(self.dispatch_interval)
@@ -138,5 +154,11 @@ class EventBus:
                 else:
                     for event in events:
                         callback(event)
-            except Exception as exc:  # a broken consumer must not take the run down
-                self.errors.append(f"{getattr(callback, '__name__', callback)}: {exc}")
+            except Exception as exc:
+                # not raised into the training thread: the trainer polls `failure` and fails
+                # the run with it. The consumer gets nothing more (a full disk stays full).
+                reason = f"{getattr(callback, '__name__', callback)}: {exc}"
+                self.errors.append(reason)
+                if self.failure is None:
+                    self.failure = reason
+                self._subscribers.remove(callback)

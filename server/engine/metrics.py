@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import torch
 
+from .regression_metrics import RegressionMetrics
+
 CLASSIFICATION_LOSSES = ("CrossEntropyLoss", "NLLLoss")
 REGRESSION_LOSSES = ("MSELoss", "L1Loss", "SmoothL1Loss", "HuberLoss")
 
 
 class TermMetrics:
-    """Accuracy (and top-5 where classes > 5), or MAE and R², for one loss term."""
+    """Accuracy (and top-5 where classes > 5), or MAE, RMSE and R², for one loss term."""
 
     def __init__(
         self,
@@ -22,12 +24,13 @@ class TermMetrics:
         self.topk = 5 if kind == "classification" and (num_classes or 0) > 5 else 0
         self.device = device
         self.scale = target_scale  # (mean, std) to report regression errors in the data's units
+        self.regression = RegressionMetrics(device)
         self.reset()
 
     def reset(self) -> None:
         z = lambda: torch.zeros((), dtype=torch.float64, device=self.device)  # noqa: E731
         self.n, self.correct, self.top = z(), z(), z()
-        self.abs_err, self.sq_err, self.sum_y, self.sum_y2 = z(), z(), z(), z()
+        self.regression.reset()
 
     @torch.no_grad()
     def update(self, pred: torch.Tensor, target: torch.Tensor) -> None:
@@ -46,24 +49,15 @@ class TermMetrics:
             if self.scale is not None:
                 mean, std = (s.to(p.device, torch.float64) for s in self.scale)
                 p, t = p * std + mean, t * std + mean
-            self.n += t.numel()
-            self.abs_err += (p - t).abs().sum()
-            self.sq_err += ((p - t) ** 2).sum()
-            self.sum_y += t.sum()
-            self.sum_y2 += (t**2).sum()
+            self.regression.update(p, t)
 
     def compute(self) -> dict[str, float]:
+        if self.kind == "regression":
+            return self.regression.compute()
         n = float(self.n)
         if n == 0:
             return {}
-        if self.kind == "classification":
-            out = {"accuracy": float(self.correct) / n}
-            if self.topk:
-                out[f"top{self.topk}"] = float(self.top) / n
-            return out
-        sst = float(self.sum_y2) - float(self.sum_y) ** 2 / n
-        return {
-            "mae": float(self.abs_err) / n,
-            "rmse": (float(self.sq_err) / n) ** 0.5,
-            "r2": 1.0 - float(self.sq_err) / sst if sst > 0 else 0.0,
-        }
+        out = {"accuracy": float(self.correct) / n}
+        if self.topk:
+            out[f"top{self.topk}"] = float(self.top) / n
+        return out

@@ -58,6 +58,12 @@ RESIDENT_FRACTION = 0.4  # of free GPU memory that the fast path may fill with t
 RUN_OPTIONS = ("init_weights", "init_partial")
 
 
+CONSUMER_FAILED = "recording the run's events failed"
+# What the run ran on, in its folder: code.zip's train.py takes the CPU thread count from it,
+# because float sums split over another number of threads round differently and the runs drift.
+ENVIRONMENT_FILE = "environment.json"
+
+
 class RunFailed(Exception):
     def __init__(self, code: str, message: str):
         super().__init__(message)
@@ -178,9 +184,13 @@ class Trainer:
             gc.collect()
             gc.freeze()
             try:
-                result.status = self._train(result)
+                status = self._train(result)
             finally:
                 gc.unfreeze()
+            # a run is only finished (or stopped) once every consumer has its record of it
+            self.events.flush()
+            self._check_consumers()
+            result.status = status
         except RunFailed as exc:
             result.reason = str(exc)
             self.events.emit(
@@ -220,7 +230,17 @@ class Trainer:
                 checkpoint=result.checkpoint,
             )
         self.events.close()
+        if self.events.failure is not None and result.status != "failed":
+            # the terminal event itself could not be recorded: the record ends before it
+            result.status = "failed"
+            result.reason = f"{CONSUMER_FAILED}: {self.events.failure}"
         return result
+
+    def _check_consumers(self) -> None:
+        """A consumer of the events (the run folder's writer, the server relay) failed: the
+        run's record is incomplete, so the run fails with that reason rather than go on."""
+        if self.events.failure is not None:
+            raise RunFailed("event_consumer_failed", f"{CONSUMER_FAILED}: {self.events.failure}")
 
     # --- setup -------------------------------------------------------------------------------
 
@@ -455,6 +475,7 @@ class Trainer:
             world_size=self.dist.world,
             resumed_from=str(self.resume_path) if self.resume_path else None,
             torch=torch.__version__,
+            cpu_threads=torch.get_num_threads(),
         )
         self._write_static_files()
         interval = plan.scheduler_interval
@@ -531,6 +552,7 @@ class Trainer:
 
     def _flush(self, pending: list[torch.Tensor], first_step: int) -> list[float]:
         """Read the pending step losses in one transfer, check them, emit one event per step."""
+        self._check_consumers()  # a few times a second: a failed writer stops the run soon
         drain = getattr(self.step_fn, "drain", None)
         values = drain() if drain is not None else []  # CUDA-graph steps record on the device
         if pending:
@@ -629,6 +651,12 @@ class Trainer:
             "task": self.loaded.task,
         }
         (self.out_dir / "preprocess.json").write_text(json.dumps(preprocess, indent=2) + "\n")
+        environment = {
+            "cpu_threads": torch.get_num_threads(),
+            "device": str(self.placement.device),
+            "torch": torch.__version__,
+        }
+        (self.out_dir / ENVIRONMENT_FILE).write_text(json.dumps(environment, indent=2) + "\n")
 
     def _write_final_files(self) -> None:
         if self.out_dir is None or not self.dist.is_main:

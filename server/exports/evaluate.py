@@ -9,6 +9,7 @@ from typing import Any
 
 import torch
 
+from ..engine.regression_metrics import RegressionMetrics
 from ..errors import ApiError
 from .artifacts import RunModel
 from .predict import head, json_safe
@@ -89,19 +90,17 @@ def _regression(rm: RunModel, out: torch.Tensor, y: torch.Tensor) -> dict[str, A
             f"targets {list(truth.shape[1:])} and predictions {list(predicted.shape[1:])} per "
             "sample differ",
         )
-    error = predicted - truth
-    mae = float(error.abs().mean())
-    rmse = math.sqrt(float((error**2).mean()))
-    variance = float(((truth - truth.mean(dim=0)) ** 2).sum())
-    r2 = 1 - float((error**2).sum()) / variance if variance > 0 else None
+    figures = RegressionMetrics()  # the engine's code: the run's val_r2 and this one agree
+    figures.update(predicted, truth)
+    scores = figures.compute()
     step = max(1, math.ceil(len(truth) / MAX_POINTS))
     picked = torch.arange(0, len(truth), step)
     return {
         "task": "regression",
         "samples": len(truth),
-        "mae": _finite(mae),
-        "rmse": _finite(rmse),
-        "r2": _finite(r2),
+        "mae": _finite(scores["mae"]),
+        "rmse": _finite(scores["rmse"]),
+        "r2": _finite(scores.get("r2")),  # None below two samples
         # the first target column: what the scatter plots (indices into the validation split)
         "points": {
             "index": picked.tolist(),

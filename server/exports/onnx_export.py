@@ -219,6 +219,7 @@ def _not_traceable(rm: RunModel, model, args, error: Exception) -> ApiError:
     scope = rm.analysis.top.scope
     custom = [n for n, s in scope.specs.items() if s.type == "CustomLayer"]
     culprits: list[dict[str, str]] = []
+    eager_error: Exception | None = None  # the model fails outside any tracer, too
     if custom:
         attrs = compile_graph(rm.analysis).attributes
         captured: dict[str, tuple] = {}
@@ -233,8 +234,8 @@ def _not_traceable(rm: RunModel, model, args, error: Exception) -> ApiError:
         try:
             with torch.no_grad():
                 model(*args)
-        except Exception:
-            pass
+        except Exception as exc:  # reported below when no single layer is to blame
+            eager_error = exc
         finally:
             for h in hooks:
                 h.remove()
@@ -257,6 +258,14 @@ def _not_traceable(rm: RunModel, model, args, error: Exception) -> ApiError:
         )
     suspects = _custom_nodes_anywhere(rm.files.document)
     hint = f" (custom layers in the graph: {', '.join(suspects)})" if suspects else ""
+    if eager_error is not None:
+        return ApiError(
+            422,
+            "model_fails",
+            f"the model fails on its validation samples, so it cannot be exported{hint}: "
+            f"{_first_line(eager_error)}",
+            {"nodes": [{"node": s} for s in suspects]},
+        )
     return ApiError(
         422,
         "not_traceable",

@@ -9,6 +9,7 @@ as expressions of the epochs and steps per epoch, so `--epochs` keeps them consi
 
 from __future__ import annotations
 
+import inspect
 import io
 import json
 import textwrap
@@ -24,6 +25,8 @@ from graph_compiler.datasets import BUILTINS, FILE
 from graph_compiler.infer import torch_kwargs
 from graph_compiler.render import value as render
 
+from ..engine.regression_metrics import RegressionMetrics
+from ..engine.trainer import ENVIRONMENT_FILE
 from ..errors import ApiError
 from .artifacts import (
     CLASSIFICATION_LOSSES,
@@ -255,6 +258,16 @@ def load_data(args):
     return body, origin
 
 
+def recorded_threads(files: RunFiles) -> int | None:
+    """The CPU thread count the run trained with (None for a run from before it was kept)."""
+    try:
+        environment = json.loads((files.folder / ENVIRONMENT_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    threads = environment.get("cpu_threads") if isinstance(environment, dict) else None
+    return threads if isinstance(threads, int) and threads >= 1 else None
+
+
 def generate_train_py(
     files: RunFiles,
     a: Analysis,
@@ -390,6 +403,12 @@ def generate_train_py(
         '"""'
     )
     custom_src = ("\n\n" + "\n\n".join(custom_classes)) if custom_classes else ""
+    # the app's own MAE / RMSE / R² code, so that train.py reports the run's figures
+    regression_metrics_source = (
+        "# copied from torchloom (server/engine/regression_metrics.py): the app computes its\n"
+        "# validation MAE, RMSE and R² with this same class\n"
+        + inspect.getsource(RegressionMetrics).rstrip()
+    )
     # only what this script uses, so that it passes ruff as it is
     optional_imports = "import torch.nn.functional as F\n" if custom_classes else ""
     scheduler_import = "from torch.optim import lr_scheduler\n" if final else ""
@@ -430,6 +449,9 @@ SCHEDULER_MONITOR = {render(monitor)}  # ReduceLROnPlateau's metric
 CLASSIFICATION_TERMS = {render(classification_terms)}  # loss terms whose accuracy is reported
 REGRESSION_TERMS = {render(regression_terms)}  # loss terms with MAE / RMSE / R² reported
 PRECISION = {json.dumps(precision)}  # the run's precision (--precision)
+# The run's CPU thread count (--threads). On the CPU another count splits float sums
+# differently: the losses drift apart within a few steps and the final metric differs.
+THREADS = {render(recorded_threads(files))}
 {custom_src}
 {load_src}
 
@@ -511,12 +533,15 @@ def compute_loss(losses, outputs, batch):
     return total, parts
 
 
+{regression_metrics_source}
+
+
 def evaluate(model, losses, x, y, batch_size, device, precision, y_stats):
     """Validation: eval mode, no gradients; the mean loss, the accuracy of classifiers and the
     MAE / RMSE / R² of regressions (in the data's own units: the target scaling undone)."""
     model.eval()
     total, count, correct = 0.0, 0, [0] * len(CLASSIFICATION_TERMS)
-    errors = [[0.0, 0.0, 0.0, 0.0, 0] for _ in REGRESSION_TERMS]  # |e|, e², Σy, Σy², n
+    regressions = [RegressionMetrics(device) for _ in REGRESSION_TERMS]
     with torch.no_grad():
         for start in range(0, len(x), batch_size):
             rows = slice(start, start + batch_size)
@@ -540,25 +565,15 @@ def evaluate(model, losses, x, y, batch_size, device, precision, y_stats):
                 if y_stats is not None:
                     mean, std = (s.to(device).double().reshape(-1) for s in y_stats)
                     p, t = p * std + mean, t * std + mean
-                sums = errors[j]
-                sums[0] += float((p - t).abs().sum())
-                sums[1] += float(((p - t) ** 2).sum())
-                sums[2] += float(t.sum())
-                sums[3] += float((t**2).sum())
-                sums[4] += t.numel()
+                regressions[j].update(p, t)
     record = {{"val_loss": total / max(count, 1)}}
     for j, term in enumerate(CLASSIFICATION_TERMS):
         key = "val_accuracy" if j == 0 else f"val_accuracy/{{losses[term][0]}}"
         record[key] = correct[j] / max(count, 1)
     for j, term in enumerate(REGRESSION_TERMS):
-        abs_err, sq_err, sum_y, sum_y2, n = errors[j]
-        if n == 0:
-            continue
         suffix = "" if j == 0 else f"/{{losses[term][0]}}"
-        sst = sum_y2 - sum_y**2 / n
-        record["val_mae" + suffix] = abs_err / n
-        record["val_rmse" + suffix] = (sq_err / n) ** 0.5
-        record["val_r2" + suffix] = 1.0 - sq_err / sst if sst > 0 else 0.0
+        figures = regressions[j].compute()  # mae, rmse, r2 ({{}} without samples)
+        record.update({{f"val_{{name}}{{suffix}}": v for name, v in figures.items()}})
     return record
 
 
@@ -636,6 +651,13 @@ def main(argv=None):
     parser.add_argument("--seed", type=int, default=SEED, help="default: %(default)s")
     parser.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda")
     parser.add_argument(
+        "--threads",
+        type=int,
+        default=THREADS,
+        help="CPU threads (torch.set_num_threads) when training on the CPU; default, the run's: "
+        "%(default)s (None: torch's default). The run is reproduced with its own count only",
+    )
+    parser.add_argument(
         "--precision",
         default=PRECISION,
         choices=("fp32", "bf16", "fp16"),
@@ -664,6 +686,8 @@ def main(argv=None):
     args = parser.parse_args(argv)
     rank, world, device = setup_processes(args.device)
     main_process = rank == 0
+    if device.type == "cpu" and args.threads:
+        torch.set_num_threads(args.threads)
 
     x, y, validation = load_data(args)
     (x_train, y_train), (x_val, y_val) = split(x, y, validation, VAL_SPLIT, args.seed)
@@ -705,8 +729,9 @@ def main(argv=None):
     step_log = open(args.step_log, "w") if args.step_log and main_process else None  # noqa: SIM115
     if main_process:
         print(f"{{n_train}} training and {{len(x_val)}} validation samples, "
-              f"{{sum(p.numel() for p in model.parameters()):,}} parameters, on {{device}}, "
-              f"{{args.precision}}" + (f", {{world}} processes" if world > 1 else ""))
+              f"{{sum(p.numel() for p in model.parameters()):,}} parameters, on {{device}}"
+              + (f" ({{torch.get_num_threads()}} threads)" if device.type == "cpu" else "")
+              + f", {{args.precision}}" + (f", {{world}} processes" if world > 1 else ""))
 
     step = 0
     for epoch in range(1, args.epochs + 1):
@@ -755,13 +780,15 @@ def main(argv=None):
                     y_stats,
                 )
             )
+        # the learning rate this epoch trained with, as the app reports it: read before the
+        # epoch's scheduler step sets the next one
+        record["lr"] = optimizer.param_groups[0]["lr"]
         if scheduler is not None and SCHEDULER_INTERVAL == "epoch":
             if type(scheduler).__name__ == "ReduceLROnPlateau":
                 monitor = SCHEDULER_MONITOR or "val_loss"
                 scheduler.step(record.get(monitor, record["train_loss"]))
             else:
                 scheduler.step()
-        record["lr"] = optimizer.param_groups[0]["lr"]
         record["seconds"] = round(time.perf_counter() - started, 3)
         if main_process:
             print(json.dumps(record), flush=True)
@@ -943,6 +970,14 @@ def generate_readme(
         "state_dict (and its normalization statistics) at the end.",
         "",
     ]
+    threads = recorded_threads(files)
+    if threads is not None:
+        lines += [
+            f"On the CPU it trains with the run's {threads} thread{'s' if threads > 1 else ''} "
+            "(`--threads` changes that): with another thread count, float sums round "
+            "differently and the losses drift away from the run's within a few steps.",
+            "",
+        ]
     return "\n".join(lines)
 
 

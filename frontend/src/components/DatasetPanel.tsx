@@ -74,6 +74,16 @@ function PreviewView({ preview }: { preview: Preview }) {
   );
 }
 
+/** The built-in and uploaded datasets; null (and a toast saying why) when they cannot be listed. */
+export async function loadDatasetLists(): Promise<{ builtin: BuiltinDataset[]; uploaded: UploadedDataset[] } | null> {
+  try {
+    return await api.datasets();
+  } catch (e) {
+    toast(`Cannot list the datasets: ${errorText(e)}`);
+    return null;
+  }
+}
+
 export function DatasetPanel({ node }: { node: GNode }) {
   const [builtin, setBuiltin] = useState<BuiltinDataset[]>([]);
   const [uploaded, setUploaded] = useState<UploadedDataset[]>([]);
@@ -84,13 +94,11 @@ export function DatasetPanel({ node }: { node: GNode }) {
   const datasetId = node.data.params.dataset_id as string | undefined;
 
   const refresh = () =>
-    api
-      .datasets()
-      .then((d) => {
-        setBuiltin(d.builtin);
-        setUploaded(d.uploaded);
-      })
-      .catch(() => undefined);
+    loadDatasetLists().then((d) => {
+      if (!d) return;
+      setBuiltin(d.builtin);
+      setUploaded(d.uploaded);
+    });
   useEffect(() => {
     void refresh();
   }, []);
