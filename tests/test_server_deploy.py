@@ -6,19 +6,22 @@ from __future__ import annotations
 import json
 import os
 import resource
+import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
 from server.serving import HEADER_TIMEOUT, connection_cap
-from tests.served import Served, thread_count
-from tests.server_live import free_port
+from tests.served import Served, alive, children_of, thread_count
+from tests.server_live import EXAMPLES, free_port
 
 pytestmark = pytest.mark.slow
 
@@ -172,3 +175,94 @@ def test_more_slow_clients_than_descriptors_do_not_starve_normal_requests(tmp_pa
         for s in held:
             s.close()
         assert served.close() == 0, served.tail()
+
+
+def multipart(filename: str, data: bytes) -> tuple[bytes, str]:
+    boundary = "torchloom-test-boundary"
+    head = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; '
+        f'filename="{filename}"\r\nContent-Type: text/csv\r\n\r\n'
+    )
+    body = head.encode() + data + f"\r\n--{boundary}--\r\n".encode()
+    return body, f"multipart/form-data; boundary={boundary}"
+
+
+def test_runs_stream_stop_resume_and_survive_faults_under_the_gevent_worker(tmp_path):
+    """The scheduler's threads, the relays' multiprocessing queues and the analysis processes
+    under gevent's patch: a run streams every event live to a Socket.IO client while validations
+    and an upload are answered; stop, resume and a SIGKILLed training worker behave as with
+    threads."""
+    served = Served(tmp_path / "data", "--analysis-workers", "2").ready()
+    client = None
+    try:
+        project = served.project_for("digits_mlp")
+        run = served.start_run(project, epochs=4)
+        got: list[int] = []
+        done = threading.Event()
+        client = served.socket_client()
+
+        @client.on("events")
+        def on_events(message):
+            if message["run_id"] == run["id"]:
+                take(message["events"])
+
+        def take(events):
+            for e in events:
+                if not got or e["seq"] > got[-1]:
+                    got.append(e["seq"])
+                if e["type"] in ("finished", "failed", "stopped"):
+                    done.set()
+
+        reply = client.call("subscribe", {"run_id": run["id"], "after": 0}, timeout=10)
+        assert reply["ok"], reply
+        take(reply["events"])
+        # while it trains: concurrent validations (analysis processes) and an upload
+        document = json.loads((EXAMPLES / "digits_cnn.json").read_text())
+        with ThreadPoolExecutor(6) as pool:
+            answers = list(
+                pool.map(lambda _: served.call("POST", "/api/validate", {"document": document}),
+                         range(6))
+            )  # fmt: skip
+        assert all(s == 200 and b["ok"] for s, b in answers), answers
+        body, content_type = multipart("d.csv", b"a,b,label\n1,2,x\n3,4,y\n5,6,x\n7,8,y\n")
+        status, made = served.call("POST", "/api/datasets", raw=body, content_type=content_type)
+        assert status == 201 and made["format"] == "csv", made
+        assert done.wait(180), got[-3:]
+        stored = served.call("GET", f"/api/runs/{run['id']}/events?limit=100000")[1]["events"]
+        assert got == [e["seq"] for e in stored] == list(range(1, len(stored) + 1))
+        assert stored[-1]["type"] == "finished"
+
+        long = served.start_run(served.project_for("digits_cnn"), epochs=300)
+        served.wait(long["id"], lambda r: r["last_seq"] > 5, timeout=120)
+        assert served.call("POST", f"/api/runs/{long['id']}/stop")[0] == 200
+        stopped = served.wait(long["id"], lambda r: r["status"] == "stopped", timeout=30)
+        assert served.call("POST", f"/api/runs/{long['id']}/resume")[0] == 200
+        served.wait(
+            long["id"], lambda r: r["status"] == "running" and r["last_seq"] > stopped["last_seq"]
+        )
+        os.kill(served.stored_run(long["id"])["pid"], signal.SIGKILL)
+        failed = served.wait(long["id"], lambda r: r["status"] == "failed", timeout=60)
+        assert "SIGKILL" in failed["reason"]
+        assert served.call("GET", "/api/catalog")[0] == 200
+    finally:
+        if client is not None:
+            client.disconnect()
+        assert served.close() == 0, served.tail()
+
+
+def test_sigterm_stops_the_training_worker_and_the_server_exits_cleanly(tmp_path):
+    served = Served(tmp_path / "data", "--analysis-workers", "1").ready()
+    run = served.start_run(served.project_for("digits_cnn"), epochs=300)
+    served.wait(run["id"], lambda r: r["status"] == "running" and r["last_seq"] > 3, timeout=120)
+    pid = served.stored_run(run["id"])["pid"]
+    web = served.worker_pid()
+    analysis = children_of(web)
+    assert alive(pid) and pid in analysis
+    served.proc.send_signal(signal.SIGTERM)
+    assert served.proc.wait(60) == 0, served.tail()
+    deadline = time.time() + 10
+    while time.time() < deadline and any(alive(p) for p in [web, *analysis]):
+        time.sleep(0.1)
+    assert not any(alive(p) for p in [web, *analysis]), served.tail()
+    # Runner.shutdown() stopped it: a run the user did not end is resumable, never "running"
+    assert served.stored_run(run["id"])["status"] in ("interrupted", "stopped")
