@@ -27,8 +27,8 @@ processes are spawned: fresh interpreters, never patched. What still holds the w
 while it lasts is CPU-bound work in a request (an ONNX export, a prediction) and SQLite's calls.
 
 Shutdown (SIGTERM or SIGINT to the master, as gunicorn handles them): the worker stops
-accepting, gives open connections DRAIN_SECONDS, then its exit hook runs `Runner.shutdown()`
-and closes the analysis processes; the master waits for that (graceful_timeout) and exits 0.
+accepting, gives open connections DRAIN_SECONDS, then runs `Runner.shutdown()` and closes the
+analysis processes; the master waits for that (graceful_timeout) and exits 0.
 """
 
 from __future__ import annotations
@@ -126,17 +126,26 @@ class _DeadlineInput:
 
 class Worker(GeventWorker):
     """gunicorn's gevent worker with a timeout on every socket operation, a deadline for
-    request bodies, and a short drain of open connections at shutdown."""
+    request bodies, a connection cap below the descriptor limit, a short drain of open
+    connections at shutdown, and the app's services stopped as the worker ends (however it
+    ends: SIGTERM, SIGINT/SIGQUIT, its master gone). Usable on its own too:
+    `gunicorn -k server.serving.Worker ... 'server.wsgi:create()'`."""
+
+    flask_app = None
 
     def init_process(self):
         # the master waits graceful_timeout for this worker to exit; the worker's own wait for
         # open connections (websockets never close by themselves) must leave the services'
         # shutdown time within it. This cfg is this process's copy.
         self.cfg.set("graceful_timeout", DRAIN_SECONDS)
+        # more connections than descriptors is never right: accept() would fail with EMFILE
+        # and requests already accepted could not open a file
+        self.worker_connections = min(self.worker_connections, connection_cap())
         super().init_process()
 
     def load_wsgi(self):
         super().load_wsgi()
+        self.flask_app = self.wsgi
         self.wsgi = BodyDeadline(self.wsgi, BODY_TIMEOUT)
 
     def handle(self, listener, client, addr):
@@ -145,13 +154,30 @@ class Worker(GeventWorker):
         client.settimeout(IO_TIMEOUT)
         AsyncWorker.handle(self, listener, client, addr)
 
+    def run(self):
+        try:
+            super().run()
+        finally:
+            shutdown_services(self.flask_app)
+
+
+def shutdown_services(app) -> None:
+    """Stop the training workers (their runs end interrupted, resumable) and the analysis
+    processes."""
+    services = getattr(app, "extensions", {}).get("torchloom")
+    if services is None:
+        return
+    if services.runner is not None:
+        services.runner.shutdown()
+    services.analysis.close()
+
 
 class Application(BaseApplication):
     """gunicorn embedded: the options come from `torchloom serve`, the app is made in the
     worker (after gevent's patch)."""
 
     def __init__(self, cfg: ServerConfig, announce: str):
-        self.cfg_server, self.announce, self.flask_app = cfg, announce, None
+        self.cfg_server, self.announce = cfg, announce
         super().__init__()
 
     def load_config(self):
@@ -166,7 +192,6 @@ class Application(BaseApplication):
             "loglevel": "warning",
             "proc_name": "torchloom",
             "post_worker_init": _announce,
-            "worker_exit": _shutdown_services,
         }
         for key, value in options.items():
             self.cfg.set(key, value)
@@ -179,24 +204,11 @@ class Application(BaseApplication):
         app = create_app(self.cfg_server)
         app.extensions["torchloom"].analysis.start()  # its processes warm up meanwhile
         warmup()
-        self.flask_app = app
         return app
 
 
 def _announce(worker) -> None:
     print(worker.app.announce, flush=True)
-
-
-def _shutdown_services(arbiter, worker) -> None:
-    """In the worker as it exits (SIGTERM, SIGINT, the master gone): stop the training workers
-    (their runs are interrupted, resumable) and the analysis processes."""
-    app = getattr(worker.app, "flask_app", None)
-    if app is None:
-        return
-    services = app.extensions["torchloom"]
-    if services.runner is not None:
-        services.runner.shutdown()
-    services.analysis.close()
 
 
 # --- the process ------------------------------------------------------------------------------
