@@ -265,3 +265,27 @@ def test_sigterm_stops_the_training_worker_and_the_server_exits_cleanly(tmp_path
     assert not any(alive(p) for p in [web, *analysis]), served.tail()
     # Runner.shutdown() stopped it: a run the user did not end is resumable, never "running"
     assert served.stored_run(run["id"])["status"] in ("interrupted", "stopped")
+
+
+def test_a_request_body_that_trickles_past_its_deadline_is_answered_408():
+    """Each read of a body waits IO_TIMEOUT at most (a socket timeout); BodyDeadline bounds the
+    whole body, however slowly it trickles in (here 1 byte per 50 ms, deadline 0.5 s)."""
+    import gevent
+    from flask import Flask, request
+    from werkzeug.test import EnvironBuilder
+
+    from server.serving import BodyDeadline
+
+    class Trickle:
+        def read(self, size=-1):
+            gevent.sleep(0.05)
+            return b"x"
+
+    app = Flask(__name__)
+    app.post("/")(lambda: str(len(request.get_data())))
+    environ = EnvironBuilder(path="/", method="POST", headers={"Content-Length": "1000"})
+    environ = environ.get_environ() | {"wsgi.input": Trickle(), "CONTENT_LENGTH": "1000"}
+    statuses = []
+    start = time.monotonic()
+    BodyDeadline(app, 0.5)(environ, lambda status, headers: statuses.append(status))
+    assert statuses == ["408 REQUEST TIMEOUT"] and time.monotonic() - start < 5
