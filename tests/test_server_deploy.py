@@ -255,15 +255,16 @@ def test_sigterm_stops_the_training_worker_and_the_server_exits_cleanly(tmp_path
     served.wait(run["id"], lambda r: r["status"] == "running" and r["last_seq"] > 3, timeout=120)
     pid = served.stored_run(run["id"])["pid"]
     web = served.worker_pid()
-    analysis = children_of(web)
-    assert alive(pid) and pid in analysis
+    children = children_of(web)  # the training worker and the analysis process
+    assert alive(pid) and pid in children and len(children) >= 2
     served.proc.send_signal(signal.SIGTERM)
     assert served.proc.wait(60) == 0, served.tail()
     deadline = time.time() + 10
-    while time.time() < deadline and any(alive(p) for p in [web, *analysis]):
+    while time.time() < deadline and any(alive(p) for p in [web, *children]):
         time.sleep(0.1)
-    assert not any(alive(p) for p in [web, *analysis]), served.tail()
-    # Runner.shutdown() stopped it: a run the user did not end is resumable, never "running"
+    assert not any(alive(p) for p in [web, *children]), served.tail()
+    # Runner.shutdown() ended it: never left "running" (the scheduler's shutdown that records
+    # "interrupted" lands with issue 11 item 4; until then the worker's own "stopped")
     assert served.stored_run(run["id"])["status"] in ("interrupted", "stopped")
 
 
