@@ -31,7 +31,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from tests.helpers import chain
-from tests.server_live import TOKEN, LiveServer, ordered_client
+from tests.served import Served, cpu_seconds
+from tests.server_live import TOKEN, ordered_client
 
 TERMINAL = ("finished", "failed", "stopped")
 
@@ -135,20 +136,21 @@ class Clients:
             child.join(30)
 
 
-def run_speed(live: LiveServer, run_id: str) -> float:
+def run_speed(live: Served, run_id: str) -> float:
     epochs = live.call("GET", f"/api/runs/{run_id}/metrics")[1]["epochs"]
     timed = epochs[1:] or epochs
     return sum(e["samples_per_s"] for e in timed) / len(timed)
 
 
-def one_run(live: LiveServer, project: str, epochs: int, clients: Clients | None) -> dict:
+def one_run(live: Served, project: str, epochs: int, clients: Clients | None) -> dict:
     """One run of the digits MLP, watched by every client or by none."""
-    cpu0 = time.process_time()
+    web = live.worker_pid()  # the web process, where the relay stores and sends the events
+    cpu0 = cpu_seconds(web)
     run = live.start_run(project, epochs=epochs)
     if clients is not None:
         clients.watch(run["id"])
     final = live.wait(run["id"], lambda r: r["status"] in TERMINAL, timeout=600)
-    server_cpu = time.process_time() - cpu0
+    server_cpu = cpu_seconds(web) - cpu0
     results = clients.results() if clients is not None else []
     assert final["status"] == "finished", final
     stored = live.call("GET", f"/api/runs/{run['id']}/events?limit=1000000")[1]["events"]
@@ -204,7 +206,7 @@ def validators_main(url: str, n: int, conn) -> None:
         conn.send(list(pool.map(one, range(n))))
 
 
-def validate_load(live: LiveServer, n: int) -> list[float]:
+def validate_load(live: Served, n: int) -> list[float]:
     """The HTTP clients in a process of their own, like the watchers."""
     ours, theirs = mp.get_context("spawn").Pipe()
     child = mp.get_context("spawn").Process(target=validators_main, args=(live.url, n, theirs))
@@ -215,12 +217,8 @@ def validate_load(live: LiveServer, n: int) -> list[float]:
 
 
 def main() -> None:
-    import logging
     import tempfile
 
-    # no per-request lines, nor the 400s werkzeug logs when a closed websocket's last frames
-    # reach its HTTP parser
-    logging.getLogger("werkzeug").setLevel(logging.CRITICAL)
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--watchers", type=int, default=100)
     ap.add_argument("--client-procs", type=int, default=2, help="processes for the watchers")
@@ -238,14 +236,15 @@ def main() -> None:
     load = [os.getloadavg()[0]]
     alone, watched = [], []
     with tempfile.TemporaryDirectory() as tmp:
-        live = LiveServer(
-            Path(tmp) / "data",
-            seed_examples=False,
-            cpu_threads=args.cpu_threads,
-            analysis_workers=args.analysis_workers,
-        )
-        live.services.analysis.start(wait=True)
-        threads = live.services.runner.cpu_threads()
+        # the production default, as `npm start` serves: gunicorn with one gevent worker
+        extra = ["--analysis-workers", str(args.analysis_workers)]
+        if args.cpu_threads:
+            extra += ["--cpu-threads", str(args.cpu_threads)]
+        live = Served(Path(tmp) / "data", *extra).ready()
+        # what the scheduler gives a CPU run by default: the cores but one (Runner.cpu_threads)
+        import torch
+
+        threads = args.cpu_threads or max(1, torch.get_num_threads() - 1)
         clients = None
         try:
             project = live.project_for("digits_mlp")

@@ -12,7 +12,7 @@ from flask import Flask, send_from_directory
 from .analysis_pool import AnalysisPool
 from .config import ServerConfig
 from .errors import ApiError, register_error_handlers
-from .extensions import socketio
+from .extensions import async_mode, socketio
 from .storage import projects
 from .storage.db import Database
 from .storage.files import DataDir
@@ -64,7 +64,7 @@ def create_app(config: ServerConfig | None = None) -> Flask:
     socketio.server_options.pop("client_manager", None)
     socketio.init_app(
         app,
-        async_mode="threading",
+        async_mode=async_mode(),
         cors_allowed_origins=cfg.origins(),
         message_queue=cfg.redis_url,
         json=json,

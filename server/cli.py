@@ -1,4 +1,4 @@
-"""The `torchloom` command: the compiler's commands plus `train` (and, later, `serve`)."""
+"""The `torchloom` command: the compiler's commands plus `train` and `serve`."""
 
 from __future__ import annotations
 
@@ -6,7 +6,9 @@ from graph_compiler.cli import build_parser
 
 
 def add_serve_command(sub) -> None:
-    p = sub.add_parser("serve", help="start the web app (Flask + Socket.IO)")
+    p = sub.add_parser(
+        "serve", help="start the web app (Flask + Socket.IO, served by gunicorn with gevent)"
+    )
     p.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=5000)
     p.add_argument("--data-dir", default=".torchloom", help="projects, datasets, runs")
@@ -48,9 +50,8 @@ def cmd_serve(args) -> int:
     import sys
     from pathlib import Path
 
-    from .app import create_app
     from .config import LOOPBACK, ServerConfig
-    from .extensions import socketio
+    from .serving import exec_server
 
     gpus = tuple(int(g) for g in args.gpus.split(",")) if args.gpus else None
     try:
@@ -82,28 +83,12 @@ def cmd_serve(args) -> int:
             "can train code on this machine",
             file=sys.stderr,
         )
-    app = create_app(cfg)
-    app.extensions["torchloom"].analysis.start()  # its processes warm up meanwhile
-    from graph_compiler import warmup
-
-    warmup()
     shown = "127.0.0.1" if args.host in ("0.0.0.0", "::") else args.host
     url = f"http://{shown}:{args.port}/"
-    print(f"torchloom is running: {url}?token={cfg.token}" if cfg.token else url, flush=True)
-    try:
-        socketio.run(
-            app,
-            host=args.host,
-            port=args.port,
-            allow_unsafe_werkzeug=True,
-            use_reloader=False,
-            log_output=False,
-        )
-    finally:
-        runner = app.extensions["torchloom"].runner
-        if runner is not None:
-            runner.shutdown()
-    return 0
+    announce = f"torchloom is running: {url}?token={cfg.token}" if cfg.token else url
+    # gunicorn with one gevent worker (server/serving.py); this process becomes its master
+    exec_server(cfg, announce)
+    return 0  # not reached: exec_server replaces this process
 
 
 def main(argv: list[str] | None = None) -> int:

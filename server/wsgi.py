@@ -1,7 +1,13 @@
-"""WSGI entry for deployment behind gunicorn (one worker process; threads or gevent):
+"""WSGI entry for deployment behind a gunicorn of your own (one worker process):
 
     TORCHLOOM_DATA_DIR=/srv/torchloom TORCHLOOM_TOKEN=... \\
-        gunicorn -w 1 --threads 16 -b 127.0.0.1:5000 'server.wsgi:create()'
+        gunicorn -k server.serving.Worker -w 1 --keep-alive 10 --graceful-timeout 30 \\
+        -b 127.0.0.1:5000 'server.wsgi:create()'
+
+`torchloom serve` runs the same thing embedded (server/serving.py): gunicorn's gevent worker
+(a greenlet per connection, not a thread), with timeouts on slow clients, a connection cap
+below the descriptor limit, and the runs and analysis processes stopped as the worker exits.
+A threaded worker (`--threads 16` instead of `-k ...`) also works, with a thread per connection.
 
 One worker only: the run scheduler and the Socket.IO rooms live in that process (several
 processes share clients only through a Redis message queue, TORCHLOOM_REDIS_URL). Settings come

@@ -17,14 +17,16 @@ import zipfile
 import numpy as np
 import pytest
 
-from tests.server_live import EXAMPLES, TOKEN, LiveServer
+from tests.served import Served
+from tests.server_live import EXAMPLES, TOKEN
 
 from .conftest import checked_page, login
 
 
 @pytest.fixture(scope="module")
 def live_runs(tmp_path_factory):
-    server = LiveServer(tmp_path_factory.mktemp("e2e-train") / "data", seed_examples=False)
+    # the production default, as `npm start` serves: gunicorn with one gevent worker
+    server = Served(tmp_path_factory.mktemp("e2e-train") / "data").ready()
     yield server
     server.close()
 
