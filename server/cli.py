@@ -27,6 +27,13 @@ def add_serve_command(sub) -> None:
         help="processes answering validation (default: the cores, at most 4; 0: in the web "
         "process)",
     )
+    p.add_argument(
+        "--analysis-timeout",
+        type=float,
+        default=120.0,
+        help="seconds an analysis task (validation, a model build, an export) may take before "
+        "its process is stopped (default 120)",
+    )
     p.add_argument("--database-url", default=None, help="SQLAlchemy URL (default: SQLite)")
     p.add_argument("--redis-url", default=None, help="Socket.IO message queue for scale-out")
     p.add_argument(
@@ -71,6 +78,7 @@ def cmd_serve(args) -> int:
                 if args.analysis_workers is None
                 else args.analysis_workers
             ),
+            analysis_timeout=args.analysis_timeout,
             gpus=gpus,
             start_runner=not args.no_runner,
         ).resolved()

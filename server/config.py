@@ -54,6 +54,11 @@ class ServerConfig:
             token = ""
         elif not token:
             token = secrets.token_urlsafe(24)  # 192 bits
+        if not (self.analysis_timeout > 0):  # also refuses NaN
+            raise ValueError(
+                f"--analysis-timeout must be a positive number of seconds, "
+                f"got {self.analysis_timeout}"
+            )
         data_dir = Path(self.data_dir).resolve()
         examples = self.examples_dir or Path(__file__).resolve().parent.parent / "examples"
         return replace(self, token=token, data_dir=data_dir, examples_dir=examples)

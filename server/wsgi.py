@@ -15,7 +15,8 @@ from the environment: TORCHLOOM_DATA_DIR, TORCHLOOM_TOKEN (required; the process
 to hand one out), TORCHLOOM_HOST (the public host name, for the Host allow-list),
 TORCHLOOM_PORT, TORCHLOOM_DATABASE_URL, TORCHLOOM_REDIS_URL, TORCHLOOM_ALLOW_CUSTOM_CODE=1,
 TORCHLOOM_CPU_SLOTS, TORCHLOOM_ANALYSIS_WORKERS (processes answering validation; default the
-cores, at most 4), TORCHLOOM_RUNNER=0 (no run scheduler: every process but one, when several
+cores, at most 4), TORCHLOOM_ANALYSIS_TIMEOUT (seconds an analysis task may take; default 120),
+TORCHLOOM_RUNNER=0 (no run scheduler: every process but one, when several
 share the database and Redis).
 """
 
@@ -48,6 +49,7 @@ def config_from_env(env=os.environ) -> ServerConfig:
         analysis_workers=int(
             env.get("TORCHLOOM_ANALYSIS_WORKERS", str(min(4, os.cpu_count() or 1)))
         ),
+        analysis_timeout=float(env.get("TORCHLOOM_ANALYSIS_TIMEOUT", "120")),
         start_runner=env.get("TORCHLOOM_RUNNER", "1") != "0",
     )
 
