@@ -14,14 +14,45 @@ from typing import Any
 
 
 def worker_main(job: dict[str, Any], queue, control) -> None:
+    # first of all: a worker must never outlive its server (it would keep writing into a run
+    # folder that a restarted server hands to a new worker)
+    from server.lifeline import die_with_parent
+
+    die_with_parent()
+    from server.runner.folder_lock import FolderBusy, FolderLock
+
+    try:  # held until this process ends: no other worker writes this run's folder meanwhile
+        lock = FolderLock(Path(job["out_dir"])).acquire()
+    except (FolderBusy, OSError) as exc:
+        _report_failure(job, queue, "run_folder_busy", str(exc))
+        return
+    try:
+        _train(job, queue, control)
+    finally:
+        lock.release()
+
+
+def _report_failure(job: dict[str, Any], queue, code: str, reason: str) -> None:
+    from server.engine.events import EventBus
+
+    event = EventBus(job["run_id"], start_seq=job.get("start_seq", 0)).emit(
+        "failed", code=code, reason=reason
+    )
+    queue.put({"kind": "events", "events": [event.to_dict()]})
+    queue.put({"kind": "exit"})
+
+
+def _train(job: dict[str, Any], queue, control) -> None:
     # one thread pool per worker: several CPU runs side by side must not oversubscribe cores
     threads = job.get("threads")
     import torch
 
     if threads:
         torch.set_num_threads(int(threads))
+    from server.engine.checkpoint import CheckpointQuota
     from server.engine.trainer import Trainer
 
+    quota = job.get("quota")
     trainer = Trainer(
         job["document"],
         run_id=job["run_id"],
@@ -30,6 +61,7 @@ def worker_main(job: dict[str, Any], queue, control) -> None:
         resume=job.get("resume"),
         allow_custom_code=job.get("allow_custom_code", False),
         start_seq=job.get("start_seq", 0),
+        checkpoint_quota=CheckpointQuota(Path(quota["root"]), quota["limit"]) if quota else None,
     )
 
     class Forward:
