@@ -19,17 +19,30 @@ def worker_main(job: dict[str, Any], queue, control) -> None:
     from server.lifeline import die_with_parent
 
     die_with_parent()
+    # beating from the start: importing torch and loading the data can take seconds on a busy
+    # machine, and the server must not take that for a hung worker
+    alive = threading.Event()
+
+    def heartbeat():
+        while not alive.wait(job.get("heartbeat_seconds", 2.0)):
+            queue.put({"kind": "heartbeat", "time": time.time(), "pid": os.getpid()})
+
+    threading.Thread(target=heartbeat, name="torchloom-heartbeat", daemon=True).start()
     from server.runner.folder_lock import FolderBusy, FolderLock
 
-    try:  # held until this process ends: no other worker writes this run's folder meanwhile
-        lock = FolderLock(Path(job["out_dir"])).acquire()
-    except (FolderBusy, OSError) as exc:
-        _report_failure(job, queue, "run_folder_busy", str(exc))
-        return
     try:
-        _train(job, queue, control)
+        try:  # held until this process ends: no other process writes the run folder meanwhile
+            lock = FolderLock(Path(job["out_dir"])).acquire()
+        except (FolderBusy, OSError) as exc:
+            _report_failure(job, queue, "run_folder_busy", str(exc))
+            return
+        try:
+            _train(job, queue, control)
+        finally:
+            lock.release()
     finally:
-        lock.release()
+        alive.set()
+        queue.put({"kind": "exit"})
 
 
 def _report_failure(job: dict[str, Any], queue, code: str, reason: str) -> None:
@@ -39,7 +52,6 @@ def _report_failure(job: dict[str, Any], queue, code: str, reason: str) -> None:
         "failed", code=code, reason=reason
     )
     queue.put({"kind": "events", "events": [event.to_dict()]})
-    queue.put({"kind": "exit"})
 
 
 def _train(job: dict[str, Any], queue, control) -> None:
@@ -72,21 +84,11 @@ def _train(job: dict[str, Any], queue, control) -> None:
             queue.put({"kind": "events", "events": [e.to_dict() for e in events]})
 
     trainer.events.subscribe(Forward())
-    alive = threading.Event()
-
-    def heartbeat():
-        while not alive.wait(job.get("heartbeat_seconds", 2.0)):
-            queue.put({"kind": "heartbeat", "time": time.time(), "pid": os.getpid()})
 
     def watch_stop():  # the trainer stops after its current step
         while control.get() != "stop":
             pass
         trainer.request_stop()
 
-    threading.Thread(target=heartbeat, name="torchloom-heartbeat", daemon=True).start()
     threading.Thread(target=watch_stop, name="torchloom-stop", daemon=True).start()
-    try:
-        trainer.run()
-    finally:
-        alive.set()
-        queue.put({"kind": "exit"})
+    trainer.run()
