@@ -16,6 +16,7 @@ import pytest
 import sqlalchemy.exc
 
 from server.engine.trainer import Trainer
+from server.storage import runs as store
 from tests.helpers import chain, set_params
 from tests.server_app import AUTH, make_app
 from tests.server_live import EXAMPLES, LiveServer
@@ -57,15 +58,18 @@ def test_a_full_database_fails_the_run_and_stop_resume_delete_work_afterwards(tm
     live = LiveServer(tmp_path / "data", seed_examples=False)
     disk = FullDisk(live.services.db)
     try:
-        project = live.project_for("digits_cnn")
-        run = live.start_run(project, epochs=300)
-        live.wait(run["id"], lambda r: r["status"] == "running" and r["last_seq"] > 3)
+        project = live.project_for("digits_mlp")
+        run = live.start_run(project, epochs=100_000)
+        live.wait(run["id"], lambda r: r["checkpoint"] is not None)
         pid = live.services.runner.active[run["id"]].process.pid
         disk.on = True
         deadline = time.time() + 20
         while alive(pid) and time.time() < deadline:
             time.sleep(0.1)
         assert not alive(pid), "the worker of a run that cannot be stored goes on training"
+        shown = live.run(run["id"])  # failed, though the database cannot say so yet
+        assert shown["status"] == "failed" and shown["reason"].startswith("disk full"), shown
+        assert store.get(live.services.db, run["id"])["status"] == "running"
         assert live.call("GET", "/api/catalog")[0] == 200  # the server keeps serving
         assert live.call("GET", "/api/system")[0] == 200
         status, body = live.call("POST", f"/api/runs/{run['id']}/stop")
@@ -73,8 +77,9 @@ def test_a_full_database_fails_the_run_and_stop_resume_delete_work_afterwards(tm
         status, body = live.call("POST", f"/api/projects/{project}/runs", {})
         assert status == 507 and body["error"]["code"] == "disk_full", body
         time.sleep(1.0)
-        disk.on = False  # space is freed: the run is failed with the reason, at once
-        failed = live.wait(run["id"], lambda r: r["status"] == "failed", timeout=10)
+        disk.on = False  # space is freed: the failure is stored at once
+        stored_failed = lambda: store.get(live.services.db, run["id"])["status"] == "failed"  # noqa: E731
+        failed = live.wait(run["id"], lambda r: stored_failed(), timeout=10)
         assert failed["reason"].startswith("disk full"), failed["reason"]
         assert "database or disk is full" in failed["reason"]
         stored = live.call("GET", f"/api/runs/{run['id']}/events?limit=100000")[1]["events"]
@@ -97,8 +102,6 @@ def test_a_run_the_scheduler_does_not_hold_can_be_stopped_resumed_and_deleted(tm
     before the fix) no longer answers 409 to everything."""
     live = LiveServer(tmp_path / "data", seed_examples=False)
     try:
-        from server.storage import runs as store
-
         db = live.services.db
         store.create(db, "stuck1", "p", 1, {}, {}, str(live.services.data.run_dir("stuck1")))
         store.update_run(db, "stuck1", status="running", checkpoint="/nonexistent.pt")
@@ -195,10 +198,13 @@ def test_a_real_full_disk_fails_the_run_and_it_resumes_after_space_is_freed(tiny
         live.wait(run["id"], lambda r: r["checkpoint"] is not None)
         filler = tiny_disk / "filler"
         fill(filler)  # another program fills the disk
+        # shown failed at once, though the disk is too full to store that yet
         failed = live.wait(run["id"], lambda r: r["status"] == "failed", timeout=60)
         assert failed["reason"].startswith("disk full"), failed["reason"]
         assert live.call("GET", "/api/catalog")[0] == 200
-        filler.unlink()  # space is freed
+        filler.unlink()  # space is freed: the failure is stored, and the run resumes
+        stored = lambda: store.get(live.services.db, run["id"])["status"] == "failed"  # noqa: E731
+        live.wait(run["id"], lambda r: stored(), timeout=10)
         status, body = live.call("POST", f"/api/runs/{run['id']}/resume")
         assert status == 200, body
         live.wait(run["id"], lambda r: r["status"] == "running")

@@ -33,6 +33,9 @@ def _runner():
 def _with_position(run: dict) -> dict:
     runner = services().runner
     run["queue_position"] = runner.position(run["id"]) if runner is not None else None
+    failure = runner.unrecorded_failure(run["id"]) if runner is not None else None
+    if failure is not None:  # failed, but the disk is too full to store it yet
+        run.update(status="failed", reason=failure)
     return run
 
 

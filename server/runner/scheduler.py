@@ -125,6 +125,16 @@ class Runner:
         with self.lock:
             return run_id in self.pending or run_id in self.active or run_id in self.finishing
 
+    def unrecorded_failure(self, run_id: str) -> str | None:
+        """Why the run failed, while the store cannot take it yet (a full disk): the API shows
+        it at once instead of a "running" that the database can no longer correct."""
+        with self.lock:
+            relay = self.finishing.get(run_id)
+            if relay is not None and relay.unrecorded_end is not None:
+                return relay.unrecorded_end[1]
+            active = self.active.get(run_id)
+            return active.relay.write_error if active is not None else None
+
     def forget(self, run_id: str) -> None:
         """The run is deleted: stop retrying to record its end."""
         with self.lock:
