@@ -261,3 +261,48 @@ def _row(data: Path, run_id: str, not_pid: int | None = None):
     if pid is None or pid == not_pid:
         return None
     return pid, started
+
+
+# --- shutdown and the schema ---------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_shutdown_interrupts_running_runs_quickly_and_is_safe_to_repeat(tmp_path):
+    live = LiveServer(tmp_path / "data", seed_examples=False)
+    try:
+        project = live.project_for("digits_cnn")
+        run = live.start_run(project, epochs=300)
+        queued = live.start_run(project, epochs=1)  # one CPU slot: this one waits
+        live.wait(run["id"], lambda r: r["status"] == "running" and r["last_seq"] > 3)
+        pid = live.services.runner.active[run["id"]].process.pid
+        began = time.monotonic()
+        live.services.runner.shutdown(timeout=5)
+        assert time.monotonic() - began < 5 + 5  # the grace period, plus joins
+        assert not alive(pid)
+        stopped = live.run(run["id"])
+        assert stopped["status"] == "interrupted" and "server stopped" in stopped["reason"]
+        assert stopped["checkpoint"]  # resumable from where it was
+        assert live.run(queued["id"])["status"] == "queued"  # queues again at the next start
+        began = time.monotonic()
+        live.services.runner.shutdown()  # a second call (atexit after a signal) does nothing
+        assert time.monotonic() - began < 0.5
+    finally:
+        live.close()
+
+
+def test_a_schema_1_database_gains_the_worker_start_time(tmp_path):
+    from sqlalchemy import text
+
+    from server.storage.db import SCHEMA_VERSION, Database
+
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    db = Database(url)
+    with db.engine.begin() as conn:  # as the previous release left it
+        conn.execute(text("ALTER TABLE runs DROP COLUMN pid_started"))
+        conn.execute(text("UPDATE schema_version SET version = 1"))
+    db.engine.dispose()
+    db = Database(url)
+    with db.engine.connect() as conn:
+        columns = {row[1] for row in conn.execute(text("PRAGMA table_info(runs)"))}
+        version = conn.execute(text("SELECT version FROM schema_version")).scalar()
+    assert "pid_started" in columns and version == SCHEMA_VERSION == 2
