@@ -228,6 +228,8 @@ class Runner:
 
     def _launch(self) -> None:
         with self.lock:
+            if self.closing:  # shutdown() has taken stock of the workers: start no other
+                return
             for run_id in list(self.pending):
                 if run_id in self.active:
                     continue
