@@ -145,7 +145,9 @@ class Runner:
         resumable checkpoint after its current step), killed if it has not ended after
         `timeout` seconds, and its run is recorded "interrupted" (resumable; queued runs stay
         queued for the next start). Safe to call twice, from several threads, from a signal
-        handler or atexit: only the first call works, later ones return at once."""
+        handler or atexit: only the first call works, later ones return at once. (A signal
+        handler must run on a thread that is not inside a database write: it writes the
+        interrupted status; the serve loop's main thread never is.)"""
         if not self._shutdown_once.acquire(blocking=False):
             return
         self.closing = True
