@@ -43,6 +43,12 @@ class ServerConfig:
     examples_dir: Path | None = None
     heartbeat_seconds: float = 2.0
     worker_timeout: float = 60.0  # no heartbeat for this long: the worker is declared hung
+    # disk space: a run is not started (507) while the data dir's disk has less than this free
+    # (a run writes checkpoints and every event; a full disk fails runs half-way)
+    min_free_bytes: int = 2**30
+    # the most all run folders of the data dir may hold together (checkpoints, weights): a
+    # checkpoint that would exceed it fails its run, and no run starts while it is exceeded
+    run_quota_bytes: int = 50 * 2**30
     extra: dict = field(default_factory=dict)
 
     def resolved(self) -> ServerConfig:

@@ -34,5 +34,15 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(Exception)
     def _unexpected(err: Exception):  # never a traceback to the client; the log has it
+        from .engine.diskspace import is_disk_full
+
+        if is_disk_full(err):  # the server keeps serving; the user learns what to free
+            app.logger.error("disk full: %s", err)
+            return ApiError(
+                507,
+                "disk_full",
+                "the server's disk is full: nothing could be saved; delete old runs or "
+                "datasets, or free space on the data directory's disk",
+            ).response()
         app.logger.exception("unhandled error")
         return ApiError(500, "internal_error", f"internal error: {type(err).__name__}").response()

@@ -189,7 +189,9 @@ def server(tmp_path):
     app = make_app(tmp_path / "data")
     services = app.extensions["torchloom"]
     queued: list[str] = []
-    services.runner = types.SimpleNamespace(enqueue=queued.append, position=lambda run_id: None)
+    services.runner = types.SimpleNamespace(
+        enqueue=queued.append, position=lambda run_id: None, unrecorded_failure=lambda r: None
+    )
     client = app.test_client()
     doc = graph()
     find_node(doc, "fc1")["trainable"] = False

@@ -4,6 +4,7 @@ resume, delete; the metric history with paging."""
 from __future__ import annotations
 
 import shutil
+import time
 
 from flask import Blueprint, jsonify, request
 
@@ -13,6 +14,7 @@ from ..analysis_pool import AnalysisUnavailable
 from ..errors import ApiError, not_found
 from ..storage import projects as project_store
 from ..storage import runs as store
+from ..storage import space
 from ..storage.files import new_id
 from .common import json_body, services
 
@@ -29,6 +31,9 @@ def _runner():
 def _with_position(run: dict) -> dict:
     runner = services().runner
     run["queue_position"] = runner.position(run["id"]) if runner is not None else None
+    failure = runner.unrecorded_failure(run["id"]) if runner is not None else None
+    if failure is not None:  # failed, but the disk is too full to store it yet
+        run.update(status="failed", reason=failure)
     return run
 
 
@@ -61,6 +66,7 @@ def start(pid: str):
     project = project_store.get(services().db, pid, version)
     if project is None:
         raise not_found("project", pid if version is None else f"{pid}@{version}")
+    space.check_room_for_run(services())  # 507 before anything is written
     overrides = body.get("overrides") or {}
     if not isinstance(overrides, dict):
         raise ApiError(400, "bad_overrides", "overrides must be an object")
@@ -123,10 +129,26 @@ def get(run_id: str):
     return jsonify(_with_position(_run(run_id)))
 
 
+def _orphaned(run: dict) -> bool:
+    """The database says queued or running, but the scheduler does not have the run: no worker
+    runs it (its end could not be recorded). Such a run can be stopped, resumed and deleted."""
+    runner = services().runner
+    return run["status"] in store.ACTIVE and runner is not None and not runner.holds(run["id"])
+
+
 @bp.post("/runs/<run_id>/stop")
 def stop(run_id: str):
     run = _run(run_id)
     outcome = _runner().stop(run_id)
+    if outcome == "not_active" and _orphaned(run):
+        store.update_run(
+            services().db,
+            run_id,
+            status="stopped",
+            reason="stopped; no worker was running it",
+            finished=time.time(),
+        )
+        outcome = "stopped"
     if outcome == "not_active":
         raise ApiError(409, "not_running", f"run {run_id} is {run['status']}, not running")
     return jsonify({"run": _with_position(_run(run_id)), "outcome": outcome})
@@ -135,10 +157,11 @@ def stop(run_id: str):
 @bp.post("/runs/<run_id>/resume")
 def resume(run_id: str):
     run = _run(run_id)
-    if run["status"] not in ("stopped", "interrupted", "failed"):
+    if run["status"] not in ("stopped", "interrupted", "failed") and not _orphaned(run):
         raise ApiError(409, "not_resumable", f"run {run_id} is {run['status']}")
     if not run["checkpoint"]:
         raise ApiError(409, "no_checkpoint", f"run {run_id} has no checkpoint to resume from")
+    space.check_room_for_run(services())
     store.update_run(services().db, run_id, status="queued", reason=None, finished=None)
     _runner().enqueue(run_id)
     return jsonify(_with_position(_run(run_id)))
@@ -147,11 +170,14 @@ def resume(run_id: str):
 @bp.delete("/runs/<run_id>")
 def delete(run_id: str):
     run = _run(run_id)
-    if run["status"] in ("queued", "running"):
+    if run["status"] in store.ACTIVE and not _orphaned(run):
         raise ApiError(409, "run_active", f"stop run {run_id} before deleting it")
     folder = services().data.run_dir(run_id)
-    store.delete_run(services().db, run_id)
+    # the files first: on a full disk, deleting them is what lets the database write succeed
     shutil.rmtree(folder, ignore_errors=True)
+    store.delete_run(services().db, run_id)
+    if services().runner is not None:
+        services().runner.forget(run_id)
     return "", 204
 
 

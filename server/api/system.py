@@ -7,6 +7,7 @@ import platform
 import torch
 from flask import Blueprint, jsonify
 
+from ..storage import space
 from .common import config, services
 
 bp = Blueprint("system", __name__, url_prefix="/api")
@@ -35,5 +36,6 @@ def system():
             "devices": devices,
             "allow_custom_code": config().allow_custom_code,
             "queue": runner.queue_state() if runner is not None else None,
+            "storage": space.report(services()),
         }
     )

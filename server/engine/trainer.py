@@ -31,8 +31,21 @@ from graph_compiler.plan import TrainingPlan, build_plan
 from graph_compiler.training import steps_per_epoch
 
 from .batching import EpochOrder, Feeder
-from .checkpoint import CheckpointError, load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from .checkpoint import (
+    CheckpointError,
+    CheckpointQuota,
+    QuotaExceeded,
+    best_kept,
+    better,
+    load_checkpoint,
+    monitored,
+    prune,
+    rng_state,
+    save_checkpoint,
+    set_rng_state,
+)
 from .device import Placement, SetupError, place
+from .diskspace import is_disk_full, write_error_reason
 from .distributed import DistContext
 from .events import EventBus
 from .metrics import CLASSIFICATION_LOSSES, REGRESSION_LOSSES, TermMetrics
@@ -51,6 +64,7 @@ OVERRIDABLE = (
     "grad_clip",
     "grad_accumulation",
     "checkpoint_every",
+    "keep_checkpoints",
 )
 RESIDENT_FRACTION = 0.4  # of free GPU memory that the fast path may fill with the dataset
 # how the run starts, not Training params: a weights file to start from (a path, relative to
@@ -141,6 +155,7 @@ class Trainer:
         flush_steps: int = 256,
         stop_at_epoch: int | None = None,  # stop (resumably) after this many epochs: tests, CLI
         start_seq: int = 0,  # a resumed run continues its event sequence
+        checkpoint_quota: CheckpointQuota | None = None,  # the server's budget for run folders
     ):
         self.run_id = run_id or uuid.uuid4().hex[:12]
         self.document = document
@@ -159,6 +174,9 @@ class Trainer:
         self._stop = threading.Event()
         self.plan: TrainingPlan | None = None
         self.history: list[dict] = []
+        self.checkpoint_quota = checkpoint_quota
+        self._written: list[Path] = []  # this attempt's checkpoints, in the order written
+        self._best: tuple[tuple[str, float, bool], Path] | None = None  # kept whatever its age
 
     # --- control -----------------------------------------------------------------------------
 
@@ -212,9 +230,15 @@ class Trainer:
                 batch_size=self.settings["batch_size"],
             )
         except Exception as exc:  # reported, with the trace in the log, never lost
-            result.reason = f"{type(exc).__name__}: {exc}"
-            self.log(traceback.format_exc(), "error")
-            self.events.emit("failed", code="internal_error", reason=result.reason)
+            if is_disk_full(exc):
+                # a full disk while writing the run folder: the run fails saying so, and its
+                # earlier checkpoints stay, so it resumes once space is freed
+                result.reason = write_error_reason(exc, "writing the run folder")
+                self.events.emit("failed", code="disk_full", reason=result.reason)
+            else:
+                result.reason = f"{type(exc).__name__}: {exc}"
+                self.log(traceback.format_exc(), "error")
+                self.events.emit("failed", code="internal_error", reason=result.reason)
         result.history = self.history
         result.epochs_done = getattr(self, "epoch", 0)
         result.steps_done = getattr(self, "global_step", 0)
@@ -420,6 +444,8 @@ class Trainer:
         self.order.restore(state["order"], mid_epoch=self.resume_position > 0)
         set_rng_state(state["rng"], self.placement.device)
         self.history = list(json.loads(state.get("history", "[]")))
+        if self.out_dir is not None:
+            self._best = best_kept(self.out_dir / "checkpoints", self.history)
         self.log(f"resumed from {path} at epoch {self.epoch + 1}, step {self.global_step}")
 
     def _checkpoint(self, name: str, position: int = 0) -> str | None:
@@ -447,12 +473,40 @@ class Trainer:
             "history": json.dumps(self.history),
             "document": json.dumps(self.raw_document),
         }
-        path = save_checkpoint(self.out_dir / "checkpoints" / name, state)
+        folder = self.out_dir / "checkpoints"
+        path = folder / name
+        if self.checkpoint_quota is not None:
+            try:
+                self.checkpoint_quota.check(self._checkpoint_estimate())
+            except QuotaExceeded as exc:
+                raise RunFailed("quota_exceeded", str(exc)) from None
+        save_checkpoint(path, state)
         self.latest_checkpoint = str(path)
+        if path in self._written:  # rewritten (a resumed run passing the same epoch)
+            self._written.remove(path)
+        self._written.append(path)
+        record = self.history[-1] if self.history else None
+        if position == 0 and record is not None and record.get("epoch") == self.epoch:
+            metric = monitored(record)
+            if metric is not None and better(metric, self._best[0] if self._best else None):
+                self._best = (metric, path)
+        prune(folder, self._written, self.settings["keep_checkpoints"], self._best_path())
         self.events.emit(
             "checkpoint", path=str(path), epoch=self.epoch, step=self.global_step, position=position
         )
         return str(path)
+
+    def _best_path(self) -> Path | None:
+        return self._best[1] if self._best else None
+
+    def _checkpoint_estimate(self) -> int:
+        """The next checkpoint's size: the last one's (they are all alike), or the model's
+        tensors three times over (weights plus two optimizer moments) before the first."""
+        last = Path(self.latest_checkpoint) if self.latest_checkpoint else None
+        if last is not None and last.is_file():
+            return last.stat().st_size
+        model = self.plan.model.state_dict().values()
+        return 3 * sum(t.element_size() * t.nelement() for t in model)
 
     # --- the loop ----------------------------------------------------------------------------
 

@@ -1,22 +1,30 @@
 """The run queue: worker processes (spawn) with slots per device, a relay per run, fault
-handling (a worker that dies or stops sending heartbeats fails its run, the next one starts),
-and recovery at start (runs left running become interrupted and resumable)."""
+handling (a worker that dies or stops sending heartbeats fails its run, the next one starts; a
+run whose events cannot be stored, e.g. on a full disk, fails and the server keeps serving),
+and recovery at start (runs left running become interrupted and resumable, after any leftover
+worker of theirs is killed)."""
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import multiprocessing as mp
 import signal
 import threading
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import torch
 
+from ..engine.checkpoint import latest_checkpoint
 from ..storage import runs as store
-from .relay import Relay
+from . import folder_lock, leftovers
+from .relay import INTERRUPTED, Relay
 from .worker import worker_main
+
+log = logging.getLogger("torchloom.runner")
 
 SIGNALS = {
     -signal.SIGKILL: "killed (SIGKILL)",
@@ -48,8 +56,13 @@ class Runner:
         self.lock = threading.RLock()
         self.active: dict[str, Active] = {}
         self.pending: list[str] = []  # queued run ids, in order
+        # runs whose worker ended but whose end is not recorded yet: being finished (a relay
+        # draining), or waiting for a write the store refused (a full disk), retried each tick
+        self.finishing: dict[str, Relay] = {}
+        self.busy_logged: set[str] = set()  # runs waiting for a leftover writer (logged once)
         self.wake = threading.Event()
         self.closing = False
+        self._shutdown_once = threading.Lock()
         gpus = self.cfg.gpus
         if gpus is None:
             gpus = tuple(range(torch.cuda.device_count())) if torch.cuda.is_available() else ()
@@ -72,8 +85,11 @@ class Runner:
         self.wake.set()
 
     def stop(self, run_id: str) -> str:
-        """'stopped' (was queued), 'stopping' (asked the worker) or 'not_active'."""
+        """'stopped' (was queued), 'stopping' (asked the worker, or its end is being recorded)
+        or 'not_active'."""
         with self.lock:
+            if run_id in self.finishing:
+                return "stopping"
             if run_id in self.pending:
                 self.pending.remove(run_id)
                 store.update_run(
@@ -103,29 +119,85 @@ class Runner:
         with self.lock:
             return self.pending.index(run_id) + 1 if run_id in self.pending else None
 
-    def shutdown(self, timeout: float = 10.0) -> None:
+    def holds(self, run_id: str) -> bool:
+        """Does this scheduler have the run (queued, running, or its end being recorded)? A run
+        the database calls queued or running that it does not hold has no worker."""
+        with self.lock:
+            return run_id in self.pending or run_id in self.active or run_id in self.finishing
+
+    def unrecorded_failure(self, run_id: str) -> str | None:
+        """Why the run failed, while the store cannot take it yet (a full disk): the API shows
+        it at once instead of a "running" that the database can no longer correct."""
+        with self.lock:
+            relay = self.finishing.get(run_id)
+            if relay is not None and relay.unrecorded_end is not None:
+                return relay.unrecorded_end[1]
+            active = self.active.get(run_id)
+            return active.relay.write_error if active is not None else None
+
+    def forget(self, run_id: str) -> None:
+        """The run is deleted: stop retrying to record its end."""
+        with self.lock:
+            self.finishing.pop(run_id, None)
+
+    def shutdown(self, timeout: float = 5.0) -> None:
+        """The one way the server stops its runs: each worker is asked to stop (it writes a
+        resumable checkpoint after its current step), killed if it has not ended after
+        `timeout` seconds, and its run is recorded "interrupted" (resumable; queued runs stay
+        queued for the next start). Safe to call twice, from several threads, from a signal
+        handler or atexit: only the first call works, later ones return at once. (A signal
+        handler must run on a thread that is not inside a database write: it writes the
+        interrupted status; the serve loop's main thread never is.)"""
+        if not self._shutdown_once.acquire(blocking=False):
+            return
         self.closing = True
         self.wake.set()
+        if self.thread.is_alive() and self.thread is not threading.current_thread():
+            self.thread.join(2)  # no reaping or launching from here on
         with self.lock:
-            for active in self.active.values():
+            ending = list(self.active.values())
+            for active in ending:
+                active.relay.interrupted = True
                 _tell(active.control, "stop")
-        deadline = time.time() + timeout
-        for active in list(self.active.values()):
-            active.process.join(max(0.1, deadline - time.time()))
+        deadline = time.monotonic() + timeout
+        for active in ending:
+            active.process.join(max(0.05, deadline - time.monotonic()))
+        for active in ending:
             if active.process.is_alive():
                 active.process.kill()
+                active.process.join(2)
+        for active in ending:
+            active.relay.exited.set()  # its stored events are all that counts now
+            active.relay.thread.join(max(0.05, deadline + 1 - time.monotonic()))
+            if active.relay.terminal is None:
+                self._record(
+                    active.run_id, status="interrupted", reason=INTERRUPTED, finished=time.time()
+                )
 
     # --- internals ---------------------------------------------------------------------------
 
+    def _record(self, run_id: str, **values) -> bool:
+        try:
+            store.update_run(self.services.db, run_id, **values)
+        except Exception:
+            log.exception("run %s: %s cannot be recorded", run_id, values)
+            return False
+        return True
+
     def _recover(self) -> None:
-        """Runs left running by a previous server are interrupted; queued ones queue again."""
+        """Runs left running by a previous server are interrupted (their leftover worker, if
+        one still runs, killed first); queued ones queue again."""
         for run in store.active(self.services.db):
             if run["status"] == "running":
+                outcome = leftovers.end_leftover(run["pid"], run["pid_started"])
+                reason = INTERRUPTED
+                if outcome == "survived":
+                    reason += f"; its worker (pid {run['pid']}) could not be stopped"
                 store.update_run(
                     self.services.db,
                     run["id"],
                     status="interrupted",
-                    reason="the server stopped while this run was running",
+                    reason=reason,
                     finished=time.time(),
                 )
             else:
@@ -151,14 +223,15 @@ class Runner:
             self.wake.clear()
             try:
                 self._reap()
+                self._retry_unrecorded()
                 self._launch()
             except Exception:  # the scheduler must outlive any one run's trouble
-                import logging
-
-                logging.getLogger("torchloom.runner").exception("scheduler error")
+                log.exception("scheduler error")
 
     def _launch(self) -> None:
         with self.lock:
+            if self.closing:  # shutdown() has taken stock of the workers: start no other
+                return
             for run_id in list(self.pending):
                 if run_id in self.active:
                     continue
@@ -169,6 +242,13 @@ class Runner:
                 slot = self._slot_for(run)
                 if not self._free(slot):
                     continue
+                holder = folder_lock.holder(Path(run["out_dir"]))
+                if holder is not None:  # a writer from before still runs: never two at once
+                    if run_id not in self.busy_logged:
+                        self.busy_logged.add(run_id)
+                        log.warning("run %s waits: process %s holds its folder", run_id, holder)
+                    continue
+                self.busy_logged.discard(run_id)
                 self.pending.remove(run_id)
                 self._spawn(run, slot)
 
@@ -184,11 +264,15 @@ class Runner:
             "overrides": overrides,
             "out_dir": run["out_dir"],
             # a run that has a checkpoint is being resumed: it continues from there
-            "resume": run["checkpoint"],
+            "resume": _resume_point(run),
             "allow_custom_code": self.cfg.allow_custom_code,
             "start_seq": run["last_seq"],
             "heartbeat_seconds": self.cfg.heartbeat_seconds,
             "threads": self.cpu_threads() if slot == "cpu" else None,
+            "quota": {
+                "root": str(self.services.data.root / "runs"),
+                "limit": self.cfg.run_quota_bytes,
+            },
         }
         process = self.ctx.Process(
             target=worker_main,
@@ -197,19 +281,26 @@ class Runner:
             daemon=True,
         )
         process.start()
-        store.update_run(
-            self.services.db,
-            run["id"],
-            status="running",
-            started=time.time(),
-            pid=process.pid,
-            heartbeat=time.time(),
-            reason=None,
-            finished=None,
-        )
+        # the Active entry keeps the Process object alive as long as the worker runs: dropping
+        # it would close the pipe the worker's lifeline watches and end the worker
         relay = Relay(self.services, self.socketio, run["id"], q, self.cfg.step_emit_rate)
         self.active[run["id"]] = Active(run["id"], slot, process, q, control, relay)
         relay.on_heartbeat = lambda t, rid=run["id"]: self._beat(rid, t)
+        relay.on_write_error = lambda reason, p=process: p.kill()
+        try:
+            store.update_run(
+                self.services.db,
+                run["id"],
+                status="running",
+                started=time.time(),
+                pid=process.pid,
+                pid_started=leftovers.start_ticks(process.pid),
+                heartbeat=time.time(),
+                reason=None,
+                finished=None,
+            )
+        except Exception as exc:
+            relay.storage_failed(exc, "starting the run")
         relay.start()
 
     def cpu_threads(self) -> int:
@@ -257,10 +348,38 @@ class Runner:
                         reason = f"the worker process {what}"
                 del self.active[run_id]
                 ended.append((active, reason))
+            for active, _ in ended:
+                self.finishing[active.run_id] = active.relay
         for active, reason in ended:
-            active.relay.finish(failure=reason)
-            active.control.close()
+            try:
+                active.relay.finish(failure=reason)
+            finally:
+                active.control.close()
+                with self.lock:
+                    if active.relay.unrecorded_end is None:
+                        self.finishing.pop(active.run_id, None)
             self.wake.set()
+
+    def _retry_unrecorded(self) -> None:
+        """Runs whose end the store refused (a full disk): write it once there is room, so a
+        run never stays "running" without a worker."""
+        with self.lock:
+            waiting = [r for r in self.finishing.values() if r.unrecorded_end is not None]
+        for relay in waiting:
+            if relay.record_end():
+                with self.lock:
+                    self.finishing.pop(relay.run_id, None)
+
+
+def _resume_point(run: dict) -> str | None:
+    """The checkpoint a resumed run continues from: the recorded one, or, if the worker
+    deleted it (only the last few are kept) after its server stopped recording, the newest
+    one in the run folder."""
+    recorded = run["checkpoint"]
+    if not recorded or Path(recorded).is_file():
+        return recorded
+    newest = latest_checkpoint(Path(run["out_dir"]))
+    return str(newest) if newest else recorded
 
 
 def _tell(control, message: str) -> None:

@@ -23,6 +23,7 @@ from sqlalchemy import (
     Text,
     create_engine,
     event,
+    inspect,
     select,
     text,
 )
@@ -88,6 +89,9 @@ runs = Table(
     Column("checkpoint", Text),
     Column("out_dir", Text, nullable=False),
     Column("pid", Integer),
+    # the worker's start time (/proc/<pid>/stat field 22): with the pid it names one process,
+    # so a restarted server can end a leftover worker without hitting a reused pid
+    Column("pid_started", Integer),
     Column("heartbeat", Float),
     Column("resume_of", String(32)),
 )
@@ -107,8 +111,15 @@ def _v0_to_v1(conn: Connection) -> None:
     metadata.create_all(conn)
 
 
-MIGRATIONS: dict[int, Callable[[Connection], None]] = {0: _v0_to_v1}
-SCHEMA_VERSION = 1
+def _v1_to_v2(conn: Connection) -> None:
+    # a database made by this release got the column from create_all in _v0_to_v1 already
+    columns = {c["name"] for c in inspect(conn).get_columns("runs")}
+    if "pid_started" not in columns:
+        conn.execute(text("ALTER TABLE runs ADD COLUMN pid_started INTEGER"))
+
+
+MIGRATIONS: dict[int, Callable[[Connection], None]] = {0: _v0_to_v1, 1: _v1_to_v2}
+SCHEMA_VERSION = 2
 
 
 class Database:

@@ -76,6 +76,7 @@ def internal(db: Database, run_id: str) -> dict | None:
         "document": loads(row.document),
         "out_dir": row.out_dir,
         "pid": row.pid,
+        "pid_started": row.pid_started,
         "heartbeat": row.heartbeat,
     }
 
@@ -158,8 +159,9 @@ def delete_run(db: Database, run_id: str) -> bool:
 
 
 def active(db: Database) -> list[dict]:
+    """Queued and running runs, oldest first, with the worker's pid and start time."""
     with db.read() as conn:
         rows = conn.execute(
             select(runs).where(runs.c.status.in_(ACTIVE)).order_by(runs.c.created)
         ).all()
-    return [_row(r) for r in rows]
+    return [{**_row(r), "pid": r.pid, "pid_started": r.pid_started} for r in rows]
