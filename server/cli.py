@@ -34,6 +34,18 @@ def add_serve_command(sub) -> None:
         help="seconds an analysis task (validation, a model build, an export) may take before "
         "its process is stopped (default 120)",
     )
+    p.add_argument(
+        "--min-free-gb",
+        type=float,
+        default=1.0,
+        help="refuse to start runs when the data dir's disk has less free space (default 1)",
+    )
+    p.add_argument(
+        "--run-quota-gb",
+        type=float,
+        default=50.0,
+        help="most space all run folders together may take (default 50)",
+    )
     p.add_argument("--database-url", default=None, help="SQLAlchemy URL (default: SQLite)")
     p.add_argument("--redis-url", default=None, help="Socket.IO message queue for scale-out")
     p.add_argument(
@@ -79,6 +91,8 @@ def cmd_serve(args) -> int:
                 else args.analysis_workers
             ),
             analysis_timeout=args.analysis_timeout,
+            min_free_bytes=int(args.min_free_gb * 2**30),
+            run_quota_bytes=int(args.run_quota_gb * 2**30),
             gpus=gpus,
             start_runner=not args.no_runner,
         ).resolved()

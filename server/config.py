@@ -60,6 +60,8 @@ class ServerConfig:
             token = ""
         elif not token:
             token = secrets.token_urlsafe(24)  # 192 bits
+        if self.min_free_bytes < 0 or self.run_quota_bytes <= 0:
+            raise ValueError("--min-free-gb must be 0 or more and --run-quota-gb more than 0")
         if not (self.analysis_timeout > 0):  # also refuses NaN
             raise ValueError(
                 f"--analysis-timeout must be a positive number of seconds, "

@@ -16,8 +16,9 @@ to hand one out), TORCHLOOM_HOST (the public host name, for the Host allow-list)
 TORCHLOOM_PORT, TORCHLOOM_DATABASE_URL, TORCHLOOM_REDIS_URL, TORCHLOOM_ALLOW_CUSTOM_CODE=1,
 TORCHLOOM_CPU_SLOTS, TORCHLOOM_ANALYSIS_WORKERS (processes answering validation; default the
 cores, at most 4), TORCHLOOM_ANALYSIS_TIMEOUT (seconds an analysis task may take; default 120),
-TORCHLOOM_RUNNER=0 (no run scheduler: every process but one, when several
-share the database and Redis).
+TORCHLOOM_MIN_FREE_GB (refuse runs below this free space; default 1), TORCHLOOM_RUN_QUOTA_GB
+(all run folders together; default 50), TORCHLOOM_RUNNER=0 (no run scheduler: every process but
+one, when several share the database and Redis).
 """
 
 from __future__ import annotations
@@ -50,6 +51,8 @@ def config_from_env(env=os.environ) -> ServerConfig:
             env.get("TORCHLOOM_ANALYSIS_WORKERS", str(min(4, os.cpu_count() or 1)))
         ),
         analysis_timeout=float(env.get("TORCHLOOM_ANALYSIS_TIMEOUT", "120")),
+        min_free_bytes=int(float(env.get("TORCHLOOM_MIN_FREE_GB", "1")) * 2**30),
+        run_quota_bytes=int(float(env.get("TORCHLOOM_RUN_QUOTA_GB", "50")) * 2**30),
         start_runner=env.get("TORCHLOOM_RUNNER", "1") != "0",
     )
 

@@ -263,9 +263,8 @@ def test_sigterm_stops_the_training_worker_and_the_server_exits_cleanly(tmp_path
     while time.time() < deadline and any(alive(p) for p in [web, *children]):
         time.sleep(0.1)
     assert not any(alive(p) for p in [web, *children]), served.tail()
-    # Runner.shutdown() ended it: never left "running" (the scheduler's shutdown that records
-    # "interrupted" lands with issue 11 item 4; until then the worker's own "stopped")
-    assert served.stored_run(run["id"])["status"] in ("interrupted", "stopped")
+    # Runner.shutdown() ended it: interrupted (resumable), never left "running"
+    assert served.stored_run(run["id"])["status"] == "interrupted"
 
 
 def test_a_request_body_that_trickles_past_its_deadline_is_answered_408():
