@@ -14,6 +14,7 @@ from typing import Any
 
 import torch
 
+from ..storage import datasets as dataset_store
 from ..storage import runs as store
 from .relay import Relay
 from .worker import worker_main
@@ -183,6 +184,8 @@ class Runner:
             "document": run["document"],
             "overrides": overrides,
             "out_dir": run["out_dir"],
+            "data_root": str(self.services.data.datasets_root),
+            "data_names": dataset_store.display_names(self.services, run["document"]),
             # a run that has a checkpoint is being resumed: it continues from there
             "resume": run["checkpoint"],
             "allow_custom_code": self.cfg.allow_custom_code,

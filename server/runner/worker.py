@@ -30,6 +30,9 @@ def worker_main(job: dict[str, Any], queue, control) -> None:
         resume=job.get("resume"),
         allow_custom_code=job.get("allow_custom_code", False),
         start_seq=job.get("start_seq", 0),
+        # the files a server run may read: its uploaded datasets (checked again in the worker)
+        data_root=Path(job["data_root"]),
+        data_names=job.get("data_names") or {},
     )
 
     class Forward:

@@ -204,6 +204,85 @@ def dataset_path(services: Any, dataset_id: Any) -> Path:
     return path
 
 
+# --- graphs: the one place a dataset id becomes a file path ----------------------------------
+
+
+def resolve_files(services: Any, document: dict) -> dict:
+    """The document with every file param resolved for the engine (in place; returned):
+
+    - a path-like param (`file_ref="path"` in the catalog: Dataset `path`, `val_path`, any
+      future one) sent by the client is refused with a 422 naming the node and field: the
+      server reads uploaded datasets only;
+    - each dataset-id param (`dataset_id`, `val_dataset_id`) becomes the stored file's path
+      in the path param that names it as `path_from` (404 for an unknown id);
+    - the result is contained: every path lies inside the data dir's datasets folder (the
+      worker checks this again before it opens anything)."""
+    from graph_compiler.catalog import CATALOG
+
+    from ..engine.data import DataError
+    from ..engine.data.contain import contain_document, graph_nodes, where
+
+    for block, node in graph_nodes(document):
+        spec = CATALOG.get(node.get("type")) if isinstance(node.get("type"), str) else None
+        params = node.get("params")
+        if spec is None or not isinstance(params, dict):
+            continue
+        for p in spec.file_params("path"):
+            if params.get(p.name) not in (None, ""):
+                raise ApiError(
+                    422,
+                    "client_path",
+                    f"{where(block, node)}: {p.name} names a file on the server, which a graph "
+                    f"may not do; upload the file and pick it as {p.path_from or 'a dataset'}",
+                    [{"node": node.get("id"), "field": p.name, "block": block}],
+                )
+            dataset_id = params.get(p.path_from) if p.path_from else None
+            if dataset_id in (None, "") or not _in_use(spec, p, params):
+                continue
+            try:
+                params[p.name] = str(dataset_path(services, dataset_id))
+            except ApiError as exc:
+                exc.message = f"{where(block, node)}: {p.path_from}: {exc.message}"
+                exc.details = [{"node": node.get("id"), "field": p.path_from, "block": block}]
+                raise
+    try:
+        contain_document(document, services.data.datasets_root)
+    except DataError as exc:  # cannot happen for stored files; kept as the last line of defence
+        raise ApiError(422, "client_path", str(exc)) from None
+    return document
+
+
+def display_names(services: Any, document: Any) -> dict[str, str]:
+    """{stored file name: the upload's display name} for the datasets a graph's dataset-id
+    params name (unknown ids are left out): data errors show the user's names."""
+    from graph_compiler.catalog import CATALOG
+
+    from ..engine.data.contain import graph_nodes
+
+    ids = set()
+    for _, node in graph_nodes(document):
+        spec = CATALOG.get(node.get("type")) if isinstance(node.get("type"), str) else None
+        params = node.get("params")
+        if spec is not None and isinstance(params, dict):
+            ids |= {params.get(p.name) for p in spec.file_params("dataset_id")}
+    out = {}
+    for dataset_id in sorted(i for i in ids if valid_id(i)):
+        r = _select(services.db, dataset_id)
+        if r is not None:
+            out[r.filename] = r.name
+    return out
+
+
+def _in_use(spec: Any, param: Any, params: Mapping[str, Any]) -> bool:
+    """The param applies to the node as configured (its `visible_if`, e.g. source "file"): a
+    dataset id left over from before the source changed is not resolved."""
+    for other, values in (param.visible_if or {}).items():
+        given = params.get(other, getattr(spec.param(other), "default", None))
+        if given not in values:
+            return False
+    return True
+
+
 # --- upload -----------------------------------------------------------------------------------
 
 
