@@ -32,7 +32,7 @@ from ..engine.trainer import RunFailed, prepare_document
 from ..errors import ApiError, not_found
 from ..storage import projects as project_store
 from ..storage.files import contained, new_id
-from .common import check_upload_size, config, require_valid, services
+from .common import body_limit, config, require_valid, services
 
 bp = Blueprint("weights", __name__, url_prefix="/api/projects")
 
@@ -104,8 +104,8 @@ def _checked(analysis: Analysis, given: dict, partial: bool):
 
 
 @bp.post("/<pid>/weights")
+@body_limit("upload")
 def upload(pid: str):
-    check_upload_size()
     raw_version = (request.form.get("version") or "").strip()
     if raw_version and not raw_version.isdigit():
         raise ApiError(400, "bad_version", "version must be an integer")
