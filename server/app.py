@@ -47,9 +47,11 @@ def create_app(config: ServerConfig | None = None) -> Flask:
     from . import security, sockets
     from .api import graph, system
     from .api import projects as projects_api
+    from .api.common import register_body_limits
 
     register_error_handlers(app)
     security.install(app)
+    register_body_limits(app)  # after the auth check: a stranger gets 401, not 413
     for bp in (graph.bp, projects_api.bp, system.bp):
         app.register_blueprint(bp)
     for name in ("datasets", "runs", "exports", "weights"):  # optional until their modules land

@@ -29,8 +29,13 @@ class ServerConfig:
     analysis_timeout: float = 120.0
     runs_per_gpu: int = 1
     gpus: tuple[int, ...] | None = None  # None: every visible GPU
+    # request bodies, by what a route carries (server/api/common.py `body_limit`), refused
+    # with 413 before they are read: uploads (each kind has its own bound below this one),
+    # graph documents, predictions (one input), everything else (run start/stop, renames)
     max_request_bytes: int = 512 * 2**20
     max_document_bytes: int = 5 * 2**20
+    max_predict_bytes: int = 2 * 2**20
+    max_small_request_bytes: int = 64 * 2**10
     max_nodes: int = 5000
     step_emit_rate: float = 20.0  # step events per second per run sent to browsers
     allowed_hosts: tuple[str, ...] = ()  # extra Host names (besides loopback and the bind host)

@@ -41,6 +41,9 @@ export interface ParamSpec {
   nullable?: boolean;
   torch_arg?: boolean;
   visible_if?: Record<string, unknown[]>;
+  /** Names a file: "dataset_id" = an uploaded dataset's id (picked from the uploads);
+   * "path" = a local path for headless `torchloom train` only (the server refuses it). */
+  file_ref?: "dataset_id" | "path";
 }
 
 export interface PortSpec {
@@ -177,6 +180,23 @@ export function paramVisible(p: ParamSpec, params: Record<string, unknown>, spec
     const v = other in params ? params[other] : otherSpec?.default;
     return values.some((x) => JSON.stringify(x) === JSON.stringify(v));
   });
+}
+
+/** The params the dataset panel offers as pickers of uploaded datasets (e.g. dataset_id,
+ * val_dataset_id): every param the catalog marks as a dataset id. */
+export function datasetPickers(spec: NodeSpec): ParamSpec[] {
+  return spec.params.filter((p) => p.file_ref === "dataset_id");
+}
+
+/** Whether the generic param list shows a param of a node whose panel handles its files:
+ * dataset ids are picked in the panel, and a local path (which the server refuses) only shows
+ * while it is set, so that it can be cleared. */
+export function paramListed(p: ParamSpec, params: Record<string, unknown>, spec: NodeSpec): boolean {
+  if (!paramVisible(p, params, spec)) return false;
+  if (spec.role !== "data") return true;
+  if (p.file_ref === "dataset_id") return false;
+  if (p.file_ref === "path") return params[p.name] !== undefined && params[p.name] !== "";
+  return true;
 }
 
 function describe(p: ParamSpec): string {

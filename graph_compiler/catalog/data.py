@@ -84,15 +84,19 @@ register(
                 "dataset_id",
                 "str",
                 "",
-                "Uploaded dataset id (set by the server).",
+                "The uploaded dataset to train on.",
                 visible_if=_when(FILE),
+                file_ref="dataset_id",
             ),
             Param(
                 "path",
                 "str",
                 "",
-                "The data file or folder (headless runs; the server sets it from the upload).",
+                "The data file or folder (headless `torchloom train` only; the server reads "
+                "uploaded datasets only and sets it from dataset_id).",
                 visible_if=_when(FILE),
+                file_ref="path",
+                path_from="dataset_id",
             ),
             Param(
                 "format",
@@ -144,11 +148,23 @@ register(
                 visible_if=_when(FILE),
             ),
             Param(
+                "val_dataset_id",
+                "str",
+                "",
+                "Optional uploaded dataset used as the validation set (same format); replaces "
+                "val_split.",
+                visible_if=_when(FILE),
+                file_ref="dataset_id",
+            ),
+            Param(
                 "val_path",
                 "str",
                 "",
-                "Optional separate validation file (same format); replaces val_split.",
+                "Optional separate validation file (same format; headless `torchloom train` "
+                "only, the server sets it from val_dataset_id); replaces val_split.",
                 visible_if=_when(FILE),
+                file_ref="path",
+                path_from="val_dataset_id",
             ),
             Param(
                 "x_shape",

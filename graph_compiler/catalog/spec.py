@@ -16,6 +16,11 @@ ParamKind = Literal[
     "int", "float", "bool", "choice", "str", "ints", "floats", "int_or_tuple", "code", "json"
 ]
 PortKind = Literal["tensor", "loss", "optimizer", "scheduler"]
+# A param that names a file. "dataset_id": the id of a dataset uploaded to the server (the only
+# way a graph sent to the server names a file). "path": a local file path, read by headless
+# `torchloom train` (a trusted command line); the server never accepts one from a client, it
+# fills it from the dataset id named by the param's `path_from`.
+FileRef = Literal["dataset_id", "path"]
 Role = Literal[
     "layer",  # an nn.Module submodule of the model
     "op",  # an inline torch expression in forward
@@ -57,6 +62,8 @@ class Param:
     positional: bool = False  # emitted positionally in generated code (leading args only)
     visible_if: Mapping[str, tuple] | None = None  # UI hint: shown when another param has a value
     as_tensor: bool = False  # a float list passed to torch as a tensor (class weights)
+    file_ref: FileRef | None = None  # names a file (see FileRef)
+    path_from: str | None = None  # file_ref "path": the dataset-id param the server resolves
 
     @property
     def required(self) -> bool:
@@ -87,6 +94,8 @@ class Param:
             out["torch_arg"] = False
         if self.visible_if:
             out["visible_if"] = {k: list(v) for k, v in self.visible_if.items()}
+        if self.file_ref:
+            out["file_ref"] = self.file_ref
         return out
 
     # --- value checking ---------------------------------------------------------------------
@@ -299,6 +308,10 @@ class NodeSpec:
             if p.name == name:
                 return p
         return None
+
+    def file_params(self, ref: FileRef | None = None) -> tuple[Param, ...]:
+        """The params that name a file (of one FileRef kind when `ref` is given)."""
+        return tuple(p for p in self.params if p.file_ref and (ref is None or p.file_ref == ref))
 
     def input_ports(self, params: Mapping[str, Any]) -> tuple[Port, ...]:
         return self.inputs(params) if callable(self.inputs) else self.inputs

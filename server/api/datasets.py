@@ -19,7 +19,7 @@ from graph_compiler.datasets import BUILTINS, describe
 from ..engine.data import with_defaults
 from ..errors import ApiError, not_found
 from ..storage import datasets as store
-from .common import check_upload_size, config, services
+from .common import body_limit, config, services
 
 bp = Blueprint("datasets", __name__, url_prefix="/api/datasets")
 
@@ -102,8 +102,8 @@ def list_datasets():
 
 
 @bp.post("")
+@body_limit("upload")
 def upload():
-    check_upload_size()
     file = request.files.get("file")
     if file is None:
         raise ApiError(400, "missing_file", 'the form needs a "file" field with the data file')

@@ -42,7 +42,7 @@ from ..exports.artifacts import RunFiles, RunModel
 from ..exports.evaluate import evaluate
 from ..exports.isolated import run_model_task, unwrap
 from ..storage import runs as store
-from .common import config, json_body, services
+from .common import body_limit, config, json_body, services
 
 bp = Blueprint("exports", __name__, url_prefix="/api")
 
@@ -129,9 +129,10 @@ def export(run_id: str, name: str):
 
 
 @bp.post("/runs/<run_id>/predict")
+@body_limit("predict")
 def predict_route(run_id: str):
+    files = _files(run_id)  # an unknown run is a 404 before the body is read
     body = json_body()
-    files = _files(run_id)
     if _isolated(files):
         return jsonify(_in_analysis_process("predict", files, body))
     return jsonify(predict(_model(files), body, _datasets_root()))

@@ -11,7 +11,7 @@ from graph_compiler import catalog_json
 
 from ..analysis_pool import AnalysisUnavailable
 from ..errors import ApiError
-from .common import config, document_from, json_body, services
+from .common import body_limit, config, document_from, json_body, services
 
 bp = Blueprint("graph", __name__, url_prefix="/api")
 
@@ -41,6 +41,7 @@ def catalog():
 
 
 @bp.post("/validate")
+@body_limit("document")
 def validate():
     doc = document_from(document_body())
     try:
@@ -50,6 +51,7 @@ def validate():
 
 
 @bp.post("/codegen")
+@body_limit("document")
 def codegen():
     doc = document_from(document_body())
     try:

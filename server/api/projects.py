@@ -10,7 +10,7 @@ from graph_compiler.document import parse_document
 from ..errors import ApiError, not_found
 from ..storage import projects as store
 from ..storage.files import safe_download_name
-from .common import document_from, json_body, services
+from .common import body_limit, document_from, json_body, services
 from .graph import document_body
 
 bp = Blueprint("projects", __name__, url_prefix="/api/projects")
@@ -39,6 +39,7 @@ def list_projects():
 
 
 @bp.post("")
+@body_limit("document")
 def create():
     body = document_body()
     doc = _checked(document_from(body)) if "document" in body else _checked({})
@@ -48,6 +49,7 @@ def create():
 
 
 @bp.post("/import")
+@body_limit("document")
 def import_document():
     doc = _checked(document_from(document_body(), "."))
     return jsonify(store.create(services().db, doc.get("name") or "Imported", doc, "imported")), 201
@@ -62,6 +64,7 @@ def get(pid: str):
 
 
 @bp.put("/<pid>")
+@body_limit("document")
 def save(pid: str):
     body = document_body()
     doc = _checked(document_from(body))

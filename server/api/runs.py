@@ -12,6 +12,7 @@ from server.engine.trainer import RUN_OPTIONS, RunFailed, prepare_document
 
 from ..analysis_pool import AnalysisUnavailable
 from ..errors import ApiError, not_found
+from ..storage import datasets as dataset_store
 from ..storage import projects as project_store
 from ..storage import runs as store
 from ..storage import space
@@ -35,26 +36,6 @@ def _with_position(run: dict) -> dict:
     if failure is not None:  # failed, but the disk is too full to store it yet
         run.update(status="failed", reason=failure)
     return run
-
-
-def _resolve_data(document: dict) -> dict:
-    """An uploaded dataset's id becomes the stored file's path (inside the data dir)."""
-    for node in document.get("nodes", []):
-        params = node.get("params") or {}
-        if node.get("type") == "Dataset" and params.get("source") == "file":
-            dataset_id = params.get("dataset_id")
-            if dataset_id:
-                from . import datasets
-
-                params["path"] = str(datasets.dataset_path(services(), dataset_id))
-            elif params.get("path"):
-                raise ApiError(
-                    422,
-                    "dataset_not_uploaded",
-                    f"{node.get('id')}: the server "
-                    "reads only uploaded datasets; upload the file and pick it",
-                )
-    return document
 
 
 @bp.post("/projects/<pid>/runs")
@@ -81,7 +62,9 @@ def start(pid: str):
         document = prepare_document(project["document"], overrides)
     except RunFailed as exc:
         raise ApiError(400, exc.code, str(exc)) from None
-    document = _resolve_data(document)
+    # the only files a run reads: the uploaded datasets its ids name (a path from the client
+    # is refused)
+    document = dataset_store.resolve_files(services(), document)
     # checked in the analysis processes: with custom code allowed, its code must not run here
     try:
         checked = services().analysis.analysis_json(document)

@@ -35,7 +35,7 @@ from ..errors import ApiError, not_found
 from ..model_state import meta_state, model_state_task
 from ..storage import projects as project_store
 from ..storage.files import contained, new_id
-from .common import check_upload_size, config, services
+from .common import body_limit, config, services
 
 bp = Blueprint("weights", __name__, url_prefix="/api/projects")
 
@@ -111,8 +111,8 @@ def _checked(document: dict, given: dict, partial: bool):
 
 
 @bp.post("/<pid>/weights")
+@body_limit("upload")
 def upload(pid: str):
-    check_upload_size()
     raw_version = (request.form.get("version") or "").strip()
     if raw_version and not raw_version.isdigit():
         raise ApiError(400, "bad_version", "version must be an integer")

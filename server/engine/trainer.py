@@ -149,6 +149,8 @@ class Trainer:
         resume: Path | str | None = None,
         allow_custom_code: bool = False,
         base_dir: Path | None = None,
+        data_root: Path | None = None,  # server runs: every file param must lie inside it
+        data_names: Mapping[str, str] | None = None,  # server runs: stored file → shown name
         cuda_graphs: str = "auto",  # auto | on | off
         dist: DistContext | None = None,
         flush_seconds: float = 0.25,
@@ -164,6 +166,8 @@ class Trainer:
         self.resume_path = Path(resume) if resume else None
         self.allow_custom_code = allow_custom_code
         self.base_dir = base_dir
+        self.data_root = Path(data_root) if data_root else None
+        self.data_names = dict(data_names or {})
         self.cuda_graphs = cuda_graphs
         self.dist = dist or DistContext.single()
         self.flush_seconds, self.flush_steps = flush_seconds, flush_steps
@@ -270,6 +274,7 @@ class Trainer:
 
     def _setup(self) -> None:
         from .data import DataError, Normalizer, TargetScaler, file_shapes, load_data, split
+        from .data.contain import contain_document, shown
 
         self.epoch = 0
         self.global_step = 0
@@ -279,13 +284,18 @@ class Trainer:
         if data_params is None:
             raise RunFailed("invalid_graph", "the graph has no Dataset node")
         try:
+            if self.data_root is not None:  # before any file is opened
+                contain_document(raw, self.data_root)
             if data_params["source"] == "file":
                 shapes = file_shapes(data_params, base_dir=self.base_dir)
                 raw = prepare_document(raw, None, shapes)
                 data_params = _dataset_params(raw)
             loaded = load_data(data_params, base_dir=self.base_dir)
         except DataError as exc:
-            raise RunFailed("data_error", str(exc)) from None
+            reason = str(exc)
+            if self.data_root is not None:  # the upload's name, never a server path
+                reason = shown(reason, self.data_root, self.data_names)
+            raise RunFailed("data_error", reason) from None
         analysis = analyze(raw, allow_custom_code=self.allow_custom_code)
         if not analysis.ok:
             msgs = "; ".join(str(e) for e in analysis.error_list[:5])

@@ -22,7 +22,6 @@ from torch import nn
 from graph_compiler import analyze
 from graph_compiler.analysis import Analysis
 from graph_compiler.codegen import ModelInterface, model_class_name, model_interface
-from graph_compiler.datasets import FILE
 from graph_compiler.plan import LossWiring, loss_wiring
 
 from ..engine.metrics import CLASSIFICATION_LOSSES, REGRESSION_LOSSES  # noqa: F401 (re-export)
@@ -213,21 +212,18 @@ def dataset_params(document: dict) -> dict:
 
 
 def load_run_data(document: dict, datasets_root: Path):
-    """load_data for the run's Dataset node; an uploaded file must lie in the datasets folder."""
+    """load_data for the run's Dataset node; every file it names (path, val_path, any
+    path-like param) must lie in the datasets folder, checked before anything is opened."""
     from server.engine.data import DataError, load_data
+    from server.engine.data.contain import contain_document
 
     params = dataset_params(document)
-    if params.get("source") == FILE:
-        path = Path(str(params.get("path") or ""))
-        root = datasets_root.resolve()
-        try:
-            inside = path.is_absolute() and root in path.resolve().parents
-        except OSError:
-            inside = False
-        if not inside:
-            raise ApiError(
-                409, "data_unavailable", "the run's data file is not in the server's datasets"
-            )
+    try:
+        contain_document(document, datasets_root)
+    except DataError as exc:
+        raise ApiError(
+            409, "data_unavailable", f"the run's data is not readable here: {exc}"
+        ) from None
     try:
         return load_data(params)
     except DataError as exc:

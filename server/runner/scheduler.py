@@ -19,6 +19,7 @@ from typing import Any
 import torch
 
 from ..engine.checkpoint import latest_checkpoint
+from ..storage import datasets as dataset_store
 from ..storage import runs as store
 from . import folder_lock, leftovers
 from .relay import INTERRUPTED, Relay
@@ -263,6 +264,8 @@ class Runner:
             "document": run["document"],
             "overrides": overrides,
             "out_dir": run["out_dir"],
+            "data_root": str(self.services.data.datasets_root),
+            "data_names": dataset_store.display_names(self.services, run["document"]),
             # a run that has a checkpoint is being resumed: it continues from there
             "resume": _resume_point(run),
             "allow_custom_code": self.cfg.allow_custom_code,

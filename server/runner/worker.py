@@ -74,6 +74,9 @@ def _train(job: dict[str, Any], queue, control) -> None:
         allow_custom_code=job.get("allow_custom_code", False),
         start_seq=job.get("start_seq", 0),
         checkpoint_quota=CheckpointQuota(Path(quota["root"]), quota["limit"]) if quota else None,
+        # the files a server run may read: its uploaded datasets (checked again in the worker)
+        data_root=Path(job["data_root"]),
+        data_names=job.get("data_names") or {},
     )
 
     class Forward:

@@ -2,14 +2,20 @@
 before the engine reads them, and recorded with their shapes, a preview and the options used to
 read them.
 
+Everything after the copy to disk (steps 3 and 4) runs in a child process with an address-space
+and a time limit (server/limited.py): a small file that decodes into gigabytes takes the child
+down, never the web process.
+
 An upload goes through, in order:
   1. the extension whitelist (the client's file name picks the kind, never the stored name);
   2. a per-kind size bound while it is copied to disk (nothing is kept on failure);
   3. cheap structural checks that need no decoding: zip entry count, total expanded size and
      per-entry compression ratio (zip bombs), entry paths (zip-slip), .npy headers against the
      bytes present, image headers against a pixel cap and the decoded size against a bound;
-  4. the engine's own reader (server.engine.data.load_data): any DataError becomes a 422 that
-     names the user's file and the row, entry or key at fault.
+  4. the engine's own reader (server.engine.data.load_data) under the decoded-size budget
+     (`Limits.decoded_bytes`: each reader checks what the file declares before allocating):
+     any DataError becomes a 422 that names the user's file and the row, entry or key at
+     fault; a declared size over the budget, the child's memory or time limit a 413.
 
 Limits can be changed with ServerConfig(extra={"dataset_limits": {...}}) (see `Limits`).
 """
@@ -77,7 +83,15 @@ class Limits:
     zip_ratio_min_bytes: int = 1 * MiB  # ... for entries larger than this
     image_pixels: int = 40_000_000  # per image (Pillow's own bomb error is at ~179 M)
     image_side: int = 4096  # image_size option, per side
-    decoded_bytes: int = 4 * GiB  # the decoded image tensor (N × C × H × W float32)
+    # what reading an upload may build, from the sizes the file declares, checked before
+    # allocating (server/engine/data/budget.py): CSV rows × features after encoding, IDX
+    # dims, images × channels × pixels with image_size; float32, with the readers' copies
+    decoded_bytes: int = 2 * GiB
+    # the child process that reads an upload (server/limited.py): address space allowed over
+    # its size after its imports (the decoded data, the parsed text, the readers' temporaries)
+    # and wall-clock seconds; over either it is killed and the upload refused
+    read_memory_bytes: int = 6 * GiB
+    read_seconds: float = 300.0
 
     @classmethod
     def from_config(cls, config: Any) -> Limits:
@@ -204,6 +218,85 @@ def dataset_path(services: Any, dataset_id: Any) -> Path:
     return path
 
 
+# --- graphs: the one place a dataset id becomes a file path ----------------------------------
+
+
+def resolve_files(services: Any, document: dict) -> dict:
+    """The document with every file param resolved for the engine (in place; returned):
+
+    - a path-like param (`file_ref="path"` in the catalog: Dataset `path`, `val_path`, any
+      future one) sent by the client is refused with a 422 naming the node and field: the
+      server reads uploaded datasets only;
+    - each dataset-id param (`dataset_id`, `val_dataset_id`) becomes the stored file's path
+      in the path param that names it as `path_from` (404 for an unknown id);
+    - the result is contained: every path lies inside the data dir's datasets folder (the
+      worker checks this again before it opens anything)."""
+    from graph_compiler.catalog import CATALOG
+
+    from ..engine.data import DataError
+    from ..engine.data.contain import contain_document, graph_nodes, where
+
+    for block, node in graph_nodes(document):
+        spec = CATALOG.get(node.get("type")) if isinstance(node.get("type"), str) else None
+        params = node.get("params")
+        if spec is None or not isinstance(params, dict):
+            continue
+        for p in spec.file_params("path"):
+            if params.get(p.name) not in (None, ""):
+                raise ApiError(
+                    422,
+                    "client_path",
+                    f"{where(block, node)}: {p.name} names a file on the server, which a graph "
+                    f"may not do; upload the file and pick it as {p.path_from or 'a dataset'}",
+                    [{"node": node.get("id"), "field": p.name, "block": block}],
+                )
+            dataset_id = params.get(p.path_from) if p.path_from else None
+            if dataset_id in (None, "") or not _in_use(spec, p, params):
+                continue
+            try:
+                params[p.name] = str(dataset_path(services, dataset_id))
+            except ApiError as exc:
+                exc.message = f"{where(block, node)}: {p.path_from}: {exc.message}"
+                exc.details = [{"node": node.get("id"), "field": p.path_from, "block": block}]
+                raise
+    try:
+        contain_document(document, services.data.datasets_root)
+    except DataError as exc:  # cannot happen for stored files; kept as the last line of defence
+        raise ApiError(422, "client_path", str(exc)) from None
+    return document
+
+
+def display_names(services: Any, document: Any) -> dict[str, str]:
+    """{stored file name: the upload's display name} for the datasets a graph's dataset-id
+    params name (unknown ids are left out): data errors show the user's names."""
+    from graph_compiler.catalog import CATALOG
+
+    from ..engine.data.contain import graph_nodes
+
+    ids = set()
+    for _, node in graph_nodes(document):
+        spec = CATALOG.get(node.get("type")) if isinstance(node.get("type"), str) else None
+        params = node.get("params")
+        if spec is not None and isinstance(params, dict):
+            ids |= {params.get(p.name) for p in spec.file_params("dataset_id")}
+    out = {}
+    for dataset_id in sorted(i for i in ids if valid_id(i)):
+        r = _select(services.db, dataset_id)
+        if r is not None:
+            out[r.filename] = r.name
+    return out
+
+
+def _in_use(spec: Any, param: Any, params: Mapping[str, Any]) -> bool:
+    """The param applies to the node as configured (its `visible_if`, e.g. source "file"): a
+    dataset id left over from before the source changed is not resolved."""
+    for other, values in (param.visible_if or {}).items():
+        given = params.get(other, getattr(spec.param(other), "default", None))
+        if given not in values:
+            return False
+    return True
+
+
 # --- upload -----------------------------------------------------------------------------------
 
 
@@ -236,12 +329,12 @@ def store_upload(
         if size == 0:
             raise ApiError(400, "empty_file", f"{shown_file} is empty")
         try:
-            fmt = _precheck(path, ext, fmt, options, limits)
-            result = _read(path, {**options, "format": fmt})
+            fmt, loaded_preview, shapes = _examine_limited(
+                path, ext, fmt, options, limits, shown_file
+            )
         except ApiError as exc:
             exc.message = _shown(exc.message, path, shown_file)
             raise
-        loaded_preview, shapes = result
         opts = {**options, "format": fmt}
         row = {
             "id": dataset_id,
@@ -464,6 +557,10 @@ def _check_images(path: Path, options: Mapping[str, Any], limits: Limits) -> Non
     from ..engine.data.container import open_container
 
     channels = 1 if options.get("color") == "grayscale" else 3
+    # Pillow refuses to open an image over 2 × MAX_IMAGE_PIXELS without telling its size: read
+    # the real size from the header (opening decodes nothing) and apply our own cap. This runs
+    # in the single-threaded reading child, so changing Pillow's global is safe.
+    saved, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
     try:
         with open_container(path) as c:
             lay = images.layout(c)
@@ -477,8 +574,6 @@ def _check_images(path: Path, options: Mapping[str, Any], limits: Limits) -> Non
                         warnings.simplefilter("ignore")
                         img = Image.open(io.BytesIO(c.read(name)))  # reads the header only
                         w, h = img.size
-                except Image.DecompressionBombError:
-                    w = h = limits.image_pixels + 1  # reported just below
                 except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
                     raise _bad(f"{c.where(name)} is not a readable image ({exc})") from None
                 if w * h > limits.image_pixels:
@@ -494,6 +589,8 @@ def _check_images(path: Path, options: Mapping[str, Any], limits: Limits) -> Non
             count = len(lay.train) + len(lay.val or [])
     except DataError as exc:
         raise _bad(str(exc)) from None
+    finally:
+        Image.MAX_IMAGE_PIXELS = saved
     decoded = count * channels * int(size[0]) * int(size[1]) * 4
     if decoded > limits.decoded_bytes:
         raise ApiError(
@@ -508,14 +605,55 @@ def _check_images(path: Path, options: Mapping[str, Any], limits: Limits) -> Non
 # --- reading with the engine ------------------------------------------------------------------
 
 
-def _read(path: Path, options: Mapping[str, Any]) -> tuple[dict, dict]:
-    """(preview, shapes) from the engine's reader."""
-    from ..engine.data import DataError, load_data, preview
+def _examine_limited(
+    path: Path, ext: str, fmt: str, options: Mapping[str, Any], limits: Limits, shown: str
+) -> tuple[str, dict, dict]:
+    """_examine in a child process bounded by `limits` (at most two at once)."""
+    from .. import limited
 
     if not _READS.acquire(timeout=300):
         raise ApiError(503, "busy", "other uploads are being read; try again shortly")
     try:
-        loaded = load_data({**options, "source": "file", "path": str(path)})
+        return limited.call(
+            _examine,
+            str(path),
+            ext,
+            fmt,
+            dict(options),
+            limits,
+            memory_bytes=limits.read_memory_bytes,
+            seconds=limits.read_seconds,
+            what=f"reading {shown}",
+        )
+    except limited.LimitExceeded as exc:
+        code = "too_slow" if exc.kind == "time" else "too_large"
+        raise ApiError(413, code, f"{exc}; upload a smaller file") from None
+    except limited.ChildFailed as exc:
+        log.error("reading upload %s failed: %s", path.name, exc)
+        raise _bad(f"{path.name} cannot be read ({exc})") from None
+    finally:
+        _READS.release()
+
+
+def _examine(
+    path_text: str, ext: str, fmt: str, options: Mapping[str, Any], limits: Limits
+) -> tuple[str, dict, dict]:
+    """(format, preview, shapes): the structural checks, then the engine's reader under the
+    decoded-size budget. Runs in the limited child."""
+    path = Path(path_text)
+    fmt = _precheck(path, ext, fmt, options, limits)
+    preview, shapes = _read(path, {**options, "format": fmt}, limits)
+    return fmt, preview, shapes
+
+
+def _read(path: Path, options: Mapping[str, Any], limits: Limits) -> tuple[dict, dict]:
+    """(preview, shapes) from the engine's reader."""
+    from ..engine.data import DataError, load_data, preview
+    from ..engine.data.budget import DataTooLarge, limit
+
+    try:
+        with limit(limits.decoded_bytes):
+            loaded = load_data({**options, "source": "file", "path": str(path)})
         shapes = {
             "x_shape": list(loaded.x_shape),
             "task": loaded.task,
@@ -525,6 +663,8 @@ def _read(path: Path, options: Mapping[str, Any]) -> tuple[dict, dict]:
             "val_samples": int(loaded.val[0].shape[0]) if loaded.val is not None else None,
         }
         return preview(loaded), shapes
+    except DataTooLarge as exc:
+        raise ApiError(413, "too_large", str(exc)) from None
     except DataError as exc:
         raise _bad(str(exc)) from None
     except MemoryError:
@@ -534,5 +674,3 @@ def _read(path: Path, options: Mapping[str, Any]) -> tuple[dict, dict]:
     except Exception as exc:  # a reader bug must not leave a half-stored upload or a 500
         log.exception("reading upload %s failed", path.name)
         raise _bad(f"{path.name} cannot be read ({type(exc).__name__})") from None
-    finally:
-        _READS.release()

@@ -38,8 +38,13 @@ class DataDir:
         for sub in ("datasets", "runs", "uploads", "exports"):
             (root / sub).mkdir(parents=True, exist_ok=True)
 
+    @property
+    def datasets_root(self) -> Path:
+        """Where uploaded datasets are stored: the only files a server run may read."""
+        return self.root / "datasets"
+
     def run_dir(self, run_id: str) -> Path:
         return contained(self.root / "runs", run_id)
 
     def dataset_path(self, filename: str) -> Path:
-        return contained(self.root / "datasets", filename)
+        return contained(self.datasets_root, filename)

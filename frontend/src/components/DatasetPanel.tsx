@@ -2,6 +2,7 @@
 // MNIST, CIFAR-10) with an upload form and a preview (shapes, classes, samples as thumbnails).
 import { useEffect, useRef, useState } from "react";
 import { api, type BuiltinDataset, type UploadedDataset } from "../api";
+import { datasetPickers, paramVisible, type NodeSpec } from "../catalog";
 import type { GNode } from "../doc";
 import { errorText, toast } from "../session";
 import { useEditor } from "../store";
@@ -84,7 +85,7 @@ export async function loadDatasetLists(): Promise<{ builtin: BuiltinDataset[]; u
   }
 }
 
-export function DatasetPanel({ node }: { node: GNode }) {
+export function DatasetPanel({ node, spec }: { node: GNode; spec: NodeSpec }) {
   const [builtin, setBuiltin] = useState<BuiltinDataset[]>([]);
   const [uploaded, setUploaded] = useState<UploadedDataset[]>([]);
   const [preview, setPreview] = useState<Preview | null>(null);
@@ -114,6 +115,15 @@ export function DatasetPanel({ node }: { node: GNode }) {
     st.checkpoint();
     for (const [k, v] of Object.entries(d.dataset_params ?? { source: "file", dataset_id: d.id })) st.updateParam(node.id, k, v);
   };
+  // the training data takes the upload's params (shapes, options); another dataset-id param
+  // (the validation set) takes the id only
+  const pick = (name: string, d: UploadedDataset | undefined) => {
+    if (d && (d.dataset_params === undefined || name in d.dataset_params)) return use(d);
+    const st = useEditor.getState();
+    st.checkpoint();
+    st.updateParam(node.id, name, d ? d.id : undefined);
+  };
+  const pickers = datasetPickers(spec).filter((p) => p.name === "dataset_id" || (source === "file" && paramVisible(p, node.data.params, spec)));
 
   const upload = async (f: File) => {
     const form = new FormData();
@@ -142,26 +152,29 @@ export function DatasetPanel({ node }: { node: GNode }) {
           {info.num_classes ? ` (${info.num_classes} classes)` : ""}
         </p>
       )}
-      {uploaded.length > 0 && (
-        <div className="field">
-          <label htmlFor="ds-uploaded">Uploaded datasets</label>
-          <select
-            id="ds-uploaded"
-            value={source === "file" ? datasetId ?? "" : ""}
-            onChange={(e) => {
-              const d = uploaded.find((u) => u.id === e.target.value);
-              if (d) use(d);
-            }}
-          >
-            <option value="">— choose —</option>
-            {uploaded.map((u) => (
-              <option key={u.id} value={u.id}>
-                {u.name}
-              </option>
-            ))}
-          </select>
-        </div>
-      )}
+      {uploaded.length > 0 &&
+        pickers.map((p) => {
+          const value = node.data.params[p.name];
+          const main = p.name === "dataset_id";
+          return (
+            <div className="field" key={p.name} data-testid={`pick-${p.name}`}>
+              <label htmlFor={`ds-${p.name}`}>{main ? "Uploaded datasets" : p.name}</label>
+              <select
+                id={`ds-${p.name}`}
+                value={source === "file" && typeof value === "string" ? value : ""}
+                onChange={(e) => pick(p.name, uploaded.find((u) => u.id === e.target.value))}
+              >
+                <option value="">{main ? "— choose —" : "— none —"}</option>
+                {uploaded.map((u) => (
+                  <option key={u.id} value={u.id}>
+                    {u.name}
+                  </option>
+                ))}
+              </select>
+              {!main && <div className="field-desc">{p.description}</div>}
+            </div>
+          );
+        })}
       <input
         ref={file}
         type="file"

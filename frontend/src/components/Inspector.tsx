@@ -3,7 +3,7 @@
 import { useEffect, useId, useState } from "react";
 import { useShallow } from "zustand/react/shallow";
 import type { GraphErrorJson, NodeInfo } from "../api";
-import { checkParam, formatCount, paramText, paramVisible, parseParamText, type ParamSpec } from "../catalog";
+import { checkParam, formatCount, paramListed, paramText, parseParamText, type ParamSpec } from "../catalog";
 import type { GNode } from "../doc";
 import { errorKey, useLive } from "../live";
 import { useEditor } from "../store";
@@ -153,7 +153,7 @@ function NodeInspector({ node }: { node: GNode }) {
   useEffect(() => setLabel(node.data.label ?? ""), [node.id, node.data.label]);
   if (!spec) return <p className="msg-pad">Unknown node type {node.data.type}.</p>;
   const nodeLevel = errors.filter((e) => !e.field || !spec.params.some((p) => p.name === e.field));
-  const visible = spec.params.filter((p) => paramVisible(p, node.data.params, spec));
+  const visible = spec.params.filter((p) => paramListed(p, node.data.params, spec));
   const isCustom = spec.params.some((p) => p.kind === "code");
   return (
     <div className="inspector-body" data-testid="inspector-node" data-node={node.id}>
@@ -215,7 +215,7 @@ function NodeInspector({ node }: { node: GNode }) {
           )}
         </div>
       )}
-      {spec.role === "data" && <DatasetPanel node={node} />}
+      {spec.role === "data" && <DatasetPanel node={node} spec={spec} />}
       <h3 className="insp-section">Parameters</h3>
       {visible.filter((p) => !(spec.role === "block" && p.name === "block")).map((p) => (
         <ParamField key={p.name} node={node} p={p} info={info} serverErrors={errors.filter((e) => e.field === p.name)} />

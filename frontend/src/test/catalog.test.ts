@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { checkParam, paramText, paramVisible, parseParamText, portsOf, shapeLabel } from "../catalog";
+import { checkParam, datasetPickers, paramListed, paramText, paramVisible, parseParamText, portsOf, shapeLabel } from "../catalog";
 import { pythonWith, serverCatalog } from "./serverCatalog";
 
 const cat = serverCatalog();
@@ -78,5 +78,22 @@ print(json.dumps(out))
     expect(cat.search("dense")[0].type).toBe("Linear");
     expect(cat.search("conv2d")[0].type).toBe("Conv2d");
     expect(cat.search("zzzz")).toEqual([]);
+  });
+});
+
+describe("file params (issue 11: no path from the client)", () => {
+  const data = cat.spec("Dataset")!;
+  it("offers every dataset-id param of the catalog as a picker of uploads", () => {
+    expect(datasetPickers(data).map((p) => p.name)).toEqual(["dataset_id", "val_dataset_id"]);
+  });
+  it("never lists a dataset id as free text, and a local path only while it is set", () => {
+    const listed = (params: Record<string, unknown>) => data.params.filter((p) => paramListed(p, params, data)).map((p) => p.name);
+    const file = listed({ source: "file" });
+    expect(file).not.toContain("dataset_id");
+    expect(file).not.toContain("val_dataset_id");
+    expect(file).not.toContain("path");
+    expect(file).not.toContain("val_path");
+    expect(listed({ source: "file", val_path: "/etc/x.csv" })).toContain("val_path");
+    expect(listed({ source: "digits" })).not.toContain("target_column");
   });
 });

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from . import budget
 from .container import Container
 from .errors import DataError
 
@@ -86,6 +87,12 @@ def decode(
 
     h, w = size
     channels = 1 if mode == "L" else 3
+    # the decoded tensor, and (the largest temporary) one resized image as float32
+    budget.check(
+        c.display,
+        f"{len(entries):,} images of {channels}×{h}×{w} (float32)",
+        4 * channels * h * w * (len(entries) + 1),
+    )
     out = np.empty((len(entries), channels, h, w), dtype=np.float32)
     for i, (name, _) in enumerate(entries):
         img = open_image(c.where(name), c.read(name), mode)

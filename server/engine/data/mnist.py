@@ -10,7 +10,8 @@ import struct
 import numpy as np
 import torch
 
-from .compressed import gunzip
+from . import budget
+from .compressed import gunzip, gunzip_head
 from .container import Container, basename
 from .errors import DataError
 
@@ -58,11 +59,38 @@ def parse_idx(where: str, data: bytes, magic: int) -> np.ndarray:
     return np.frombuffer(data, dtype=np.uint8, count=size, offset=header).reshape(shape)
 
 
+def declared(where: str, head: bytes, magic: int) -> int:
+    """The size in bytes an IDX header declares (header included); checks the magic number
+    and, for images, what the decoded float32 tensor would take against the budget."""
+    dims = 3 if magic == IMAGES_MAGIC else 1
+    header = 4 + 4 * dims
+    if len(head) < header:
+        raise DataError(
+            f"{where} is truncated: {len(head)} bytes, shorter than its {header}-byte header"
+        )
+    (found,) = struct.unpack(">I", head[:4])
+    if found != magic:
+        raise DataError(
+            f"{where}: bad magic number {found} (0x{found:08x}); expected {magic} "
+            f"(an IDX {'image' if dims == 3 else 'label'} file of unsigned bytes)"
+        )
+    shape = struct.unpack(f">{dims}I", head[4:header])
+    size = int(np.prod(shape, dtype=np.float64))
+    # images become float32 (N, 1, H, W), next to the uint8 values and a copy of them
+    per_value = 4 + 2 if magic == IMAGES_MAGIC else 8 + 1
+    budget.check(where, f"the header's {' × '.join(map(str, shape))} values", size * per_value)
+    return header + size
+
+
 def _read(c: Container, name: str, magic: int) -> np.ndarray:
     data = c.read(name)
-    if name.endswith(".gz"):
-        data = gunzip(c.where(name), data)
-    return parse_idx(c.where(name), data, magic)
+    where = c.where(name)
+    if name.endswith(".gz"):  # the header first: never unpack more than it declares
+        need = declared(where, gunzip_head(where, data, 4 + 4 * 3), magic)
+        data = gunzip(where, data, limit=need)
+    else:
+        declared(where, data[:16], magic)
+    return parse_idx(where, data, magic)
 
 
 def _pair(c: Container, files: dict, split: str) -> tuple[torch.Tensor, torch.Tensor] | None:

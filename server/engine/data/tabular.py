@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from . import budget
 from .errors import DataError
 from .loaded import Loaded
 
@@ -359,6 +360,13 @@ def read(path: Path, p: Mapping[str, Any], schema: Schema | None = None) -> tupl
         target = t.header.index(schema.target)
         t = _handle_missing(t, target, policy)
     index = {name: j for j, name in enumerate(t.header)}
+    width = len(schema.feature_names())
+    # the encoded blocks and their concatenation exist at once: twice the table
+    budget.check(
+        t.display,
+        f"{len(t.rows):,} rows × {width:,} features after encoding",
+        2 * 4 * len(t.rows) * width,
+    )
     x = torch.from_numpy(_encode(t, schema, index))
     y = _targets(t, target, schema)
     names = schema.feature_names()
