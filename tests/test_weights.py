@@ -353,3 +353,31 @@ def test_weights_of_an_older_version_are_checked_against_the_run(server):
     err = r.get_json()["error"]
     assert err["code"] == "weights_mismatch" and "node fc1: encoder.weight" in err["message"]
     assert server.queued == []
+
+
+def test_upload_is_parsed_outside_the_web_process(server, monkeypatch):
+    """The file's tensors never reach the web process: a reader broken here changes nothing
+    (the limited child has its own), and nothing of the upload is left beside the result."""
+    import graph_compiler.weights as weights_module
+
+    def broken(*_):
+        raise AssertionError("weights parsed in the web process")
+
+    monkeypatch.setattr(weights_module, "read_weights", broken)
+    _, source = model_of(server.doc)
+    r = upload(server, save(dict(source.state_dict())), "exact.safetensors")
+    assert r.status_code == 201, r.get_json()
+    folder = server.services.data.root / "uploads" / "weights"
+    assert sorted(p.suffix for p in folder.iterdir()) == [".json", ".safetensors"]
+
+
+def test_upload_over_the_readers_memory_limit_is_413_and_leaves_nothing(server, monkeypatch):
+    import server.weights_file as weights_file
+
+    monkeypatch.setattr(weights_file, "MEMORY_BYTES", 8 * 2**20)
+    big = {"encoder.weight": torch.zeros(64, 2**16)}  # 16 MiB, read into memory by the child
+    r = upload(server, save(big), "big.safetensors", partial="true")
+    assert r.status_code == 413, r.get_json()
+    assert "memory" in r.get_json()["error"]["message"]
+    folder = server.services.data.root / "uploads" / "weights"
+    assert list(folder.iterdir()) == []

@@ -27,14 +27,14 @@ from pathlib import Path
 
 from flask import Blueprint, jsonify, request
 
-from graph_compiler.weights import WeightsError, check, read_weights, read_weights_file
-
 from ..analysis_pool import AnalysisUnavailable, runs_user_code
 from ..engine.trainer import RunFailed, prepare_document
 from ..errors import ApiError, not_found
-from ..model_state import meta_state, model_state_task
+from ..model_state import model_state_task
 from ..storage import projects as project_store
+from ..storage.datasets import copy_upload
 from ..storage.files import contained, new_id
+from ..weights_file import check_file
 from .common import body_limit, config, services
 
 bp = Blueprint("weights", __name__, url_prefix="/api/projects")
@@ -73,7 +73,7 @@ def _project(pid: str, version: int | None = None) -> dict:
 
 
 def model_state(document: dict) -> tuple[dict, dict]:
-    """(the model's state_dict on the meta device, submodule → node id) for a prepared
+    """(the model's state_dict as {key: (shape, dtype)}, submodule → node id) for a prepared
     document, built in an analysis process (server/model_state.py); 422 when it cannot be built,
     422 analysis_timeout past the time limit."""
     allow = config().allow_custom_code
@@ -91,7 +91,7 @@ def model_state(document: dict) -> tuple[dict, dict]:
             "fix the graph's errors first: weights are checked against its model",
             result["errors"],
         )
-    return meta_state(result["state"]), result["owners"]
+    return result["state"], result["owners"]
 
 
 def _prepared(document: dict) -> dict:
@@ -101,13 +101,14 @@ def _prepared(document: dict) -> dict:
         raise ApiError(422, exc.code, str(exc)) from None
 
 
-def _checked(document: dict, given: dict, partial: bool):
+def _checked(
+    document: dict, path: Path, filename: str, partial: bool, out: Path | None = None
+) -> dict:
+    """The weights file at `path` checked against the document's model, in a limited child
+    (server/weights_file.py): {"report", "tensors"}; with `out`, the tensors to keep written
+    there. The web process never holds the file's tensors."""
     state, owners = model_state(document)
-    try:
-        return check(state, given, owners, partial=partial)
-    except WeightsError as exc:
-        details = exc.report.to_dict() if exc.report is not None else None
-        raise ApiError(422, exc.code, str(exc), details) from None
+    return check_file(path, filename, state, owners, partial, out)
 
 
 @bp.post("/<pid>/weights")
@@ -130,23 +131,18 @@ def upload(pid: str):
             f"{filename}: expected a .safetensors file or a .pt / .pth state_dict",
         )
     partial = _flag("partial")
-    limit = config().max_request_bytes
-    data = file.stream.read(limit + 1)
-    if len(data) > limit:
-        raise ApiError(413, "too_large", f"the file is larger than {limit:,} bytes")
-    try:
-        given = read_weights(data, filename)
-    except WeightsError as exc:
-        raise ApiError(422, exc.code, str(exc)) from None
-    selected, report = _checked(_prepared(project["document"]), given, partial)
-
-    from safetensors.torch import save_file
-
+    document = _prepared(project["document"])
     wid = new_id()
     weights_path, meta_path = _paths(pid, wid)
+    upload = weights_path.with_name(weights_path.name + ".upload")
     tmp = weights_path.with_name(weights_path.name + ".tmp")
-    save_file({k: v.detach().contiguous() for k, v in selected.items()}, str(tmp))
-    tmp.replace(weights_path)
+    try:
+        copy_upload(file.stream, upload, config().max_request_bytes, "the limit for weights")
+        checked = _checked(document, upload, filename, partial, out=tmp)
+        tmp.replace(weights_path)
+    finally:
+        upload.unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
     meta = {
         "id": wid,
         "project_id": pid,
@@ -154,8 +150,8 @@ def upload(pid: str):
         "filename": filename,
         "partial": partial,
         "created": time.time(),
-        "tensors": len(selected),
-        "report": report.to_dict(),
+        "tensors": checked["tensors"],
+        "report": checked["report"],
     }
     meta_path.write_text(json.dumps(meta, indent=2) + "\n")
     return jsonify(meta), 201
@@ -196,13 +192,14 @@ def for_run(pid: str, wid, document: dict) -> tuple[Path, bool, dict]:
     """Uploaded weights checked against a run's graph (the document as it will run): (stored
     file, partial, report)."""
     weights_path, meta = _stored(pid, wid)
-    try:
-        given = read_weights_file(weights_path)
-    except WeightsError as exc:
-        raise ApiError(409, exc.code, str(exc)) from None
     partial = bool(meta.get("partial"))
-    _, report = _checked(document, given, partial)
-    return weights_path, partial, report.to_dict()
+    try:
+        checked = _checked(document, weights_path, meta.get("filename") or wid, partial)
+    except ApiError as exc:
+        if exc.code == "bad_weights":  # the stored file is unreadable: a conflict, not bad input
+            exc.status = 409
+        raise
+    return weights_path, partial, checked["report"]
 
 
 def copy_to_run(weights_path: Path, out_dir: Path) -> str:

@@ -325,7 +325,7 @@ def store_upload(
     path = services.data.dataset_path(filename)
     try:
         limit = min(limits.upload_bytes[ext], services.config.max_request_bytes)
-        size = _copy(stream, path, limit, ext)
+        size = copy_upload(stream, path, limit, f"the limit for {ext} files")
         if size == 0:
             raise ApiError(400, "empty_file", f"{shown_file} is empty")
         try:
@@ -360,7 +360,10 @@ def store_upload(
     return out
 
 
-def _copy(stream: IO[bytes], path: Path, limit: int, ext: str) -> int:
+def copy_upload(stream: IO[bytes], path: Path, limit: int, which: str) -> int:
+    """Copy an upload to a new file in chunks (never whole in memory); 413 past `limit` bytes
+    (`which` names the limit in the message). Returns the size; the caller removes the file on
+    failure."""
     size = 0
     with open(path, "xb") as f:
         while True:
@@ -370,9 +373,7 @@ def _copy(stream: IO[bytes], path: Path, limit: int, ext: str) -> int:
             size += len(chunk)
             if size > limit:
                 raise ApiError(
-                    413,
-                    "too_large",
-                    f"the file is larger than {_bytes(limit)}, the limit for {ext} files",
+                    413, "too_large", f"the file is larger than {_bytes(limit)}, {which}"
                 )
             f.write(chunk)
     return size
