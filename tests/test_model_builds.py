@@ -108,7 +108,9 @@ def test_weights_and_warm_start_of_a_custom_code_graph_are_checked_in_analysis_p
     app = make_app(tmp_path / "data", allow_custom_code=True)
     services = app.extensions["torchloom"]
     queued: list[str] = []
-    services.runner = types.SimpleNamespace(enqueue=queued.append, position=lambda run_id: None)
+    services.runner = types.SimpleNamespace(
+        enqueue=queued.append, position=lambda run_id: None, unrecorded_failure=lambda r: None
+    )
     try:
         client = app.test_client()
         pid = client.post("/api/projects", json={"document": doc}, headers=AUTH).json["id"]

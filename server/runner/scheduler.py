@@ -131,8 +131,11 @@ class Runner:
         it at once instead of a "running" that the database can no longer correct."""
         with self.lock:
             relay = self.finishing.get(run_id)
-            if relay is not None and relay.unrecorded_end is not None:
-                return relay.unrecorded_end[1]
+            if relay is not None:  # its end is being recorded: it failed to write, or not yet
+                if relay.unrecorded_end is not None:
+                    return relay.unrecorded_end[1]
+                if relay.write_error is not None:
+                    return relay.write_error
             active = self.active.get(run_id)
             return active.relay.write_error if active is not None else None
 
