@@ -14,12 +14,12 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from tests.server_live import EXAMPLES, TOKEN, free_port, ordered_client
+from tests.server_live import TOKEN, RunCalls, free_port, ordered_client
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-class Served:
+class Served(RunCalls):
     def __init__(self, data_dir: Path, *extra: str, preexec_fn=None):
         self.data_dir = Path(data_dir)
         self.port = free_port()
@@ -66,31 +66,6 @@ class Served:
                 return r.status, json.loads(r.read() or b"null")
         except urllib.error.HTTPError as exc:
             return exc.code, json.loads(exc.read() or b"null")
-
-    # --- runs, as LiveServer offers them -----------------------------------------------------
-
-    def project_for(self, example: str) -> str:
-        doc = json.loads((EXAMPLES / f"{example}.json").read_text())
-        status, body = self.call("POST", "/api/projects", {"document": doc})
-        assert status == 201, body
-        return body["id"]
-
-    def start_run(self, project: str, **overrides) -> dict:
-        status, body = self.call("POST", f"/api/projects/{project}/runs", {"overrides": overrides})
-        assert status == 201, body
-        return body
-
-    def run(self, run_id: str) -> dict:
-        return self.call("GET", f"/api/runs/{run_id}")[1]
-
-    def wait(self, run_id: str, predicate, timeout: float = 120.0) -> dict:
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            run = self.run(run_id)
-            if predicate(run):
-                return run
-            time.sleep(0.1)
-        raise AssertionError(f"timed out waiting on run {run_id}: {self.run(run_id)}")
 
     def socket_client(self):
         client = ordered_client()

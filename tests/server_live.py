@@ -23,30 +23,8 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-class LiveServer:
-    def __init__(self, data_dir: Path, **config):
-        self.port = free_port()
-        self.cfg = ServerConfig(
-            data_dir=data_dir, port=self.port, token=TOKEN, heartbeat_seconds=0.5, **config
-        )
-        self.app = create_app(self.cfg)
-        self.services = self.app.extensions["torchloom"]
-        self.server = make_server("127.0.0.1", self.port, self.app, threaded=True)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-        self.client = self.app.test_client()
-        self.url = f"http://127.0.0.1:{self.port}"
-
-    def call(self, method: str, path: str, body=None):
-        headers = {"Authorization": f"Bearer {TOKEN}"}
-        response = self.client.open(
-            path,
-            method=method,
-            headers=headers,
-            data=json.dumps(body) if body is not None else None,
-            content_type="application/json",
-        )
-        return response.status_code, response.get_json(silent=True)
+class RunCalls:
+    """Runs through the API, for any test server with `call(method, path, body)`."""
 
     def project_for(self, example: str) -> str:
         doc = json.loads((EXAMPLES / f"{example}.json").read_text())
@@ -70,6 +48,32 @@ class LiveServer:
                 return run
             time.sleep(0.1)
         raise AssertionError(f"timed out waiting on run {run_id}: {self.run(run_id)}")
+
+
+class LiveServer(RunCalls):
+    def __init__(self, data_dir: Path, **config):
+        self.port = free_port()
+        self.cfg = ServerConfig(
+            data_dir=data_dir, port=self.port, token=TOKEN, heartbeat_seconds=0.5, **config
+        )
+        self.app = create_app(self.cfg)
+        self.services = self.app.extensions["torchloom"]
+        self.server = make_server("127.0.0.1", self.port, self.app, threaded=True)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+        self.client = self.app.test_client()
+        self.url = f"http://127.0.0.1:{self.port}"
+
+    def call(self, method: str, path: str, body=None):
+        headers = {"Authorization": f"Bearer {TOKEN}"}
+        response = self.client.open(
+            path,
+            method=method,
+            headers=headers,
+            data=json.dumps(body) if body is not None else None,
+            content_type="application/json",
+        )
+        return response.status_code, response.get_json(silent=True)
 
     def socket_client(self, token: str = TOKEN, **connect):
         client = ordered_client()

@@ -34,34 +34,9 @@ def looks_like(c: Container) -> bool:
     return ("train", "images") in find(c) or ("t10k", "images") in find(c)
 
 
-def parse_idx(where: str, data: bytes, magic: int) -> np.ndarray:
-    """One IDX file of unsigned bytes: the magic number, one big-endian uint32 size per
-    dimension, then the values."""
-    dims = 3 if magic == IMAGES_MAGIC else 1
-    header = 4 + 4 * dims
-    if len(data) < header:
-        raise DataError(
-            f"{where} is truncated: {len(data)} bytes, shorter than its {header}-byte header"
-        )
-    (found,) = struct.unpack(">I", data[:4])
-    if found != magic:
-        raise DataError(
-            f"{where}: bad magic number {found} (0x{found:08x}); expected {magic} "
-            f"(an IDX {'image' if dims == 3 else 'label'} file of unsigned bytes)"
-        )
-    shape = struct.unpack(f">{dims}I", data[4:header])
-    size = int(np.prod(shape))
-    if len(data) < header + size:
-        raise DataError(
-            f"{where} is truncated: the header promises {' × '.join(map(str, shape))} values "
-            f"({header + size:,} bytes), the file has {len(data):,} bytes"
-        )
-    return np.frombuffer(data, dtype=np.uint8, count=size, offset=header).reshape(shape)
-
-
-def declared(where: str, head: bytes, magic: int) -> int:
-    """The size in bytes an IDX header declares (header included); checks the magic number
-    and, for images, what the decoded float32 tensor would take against the budget."""
+def _header(where: str, head: bytes, magic: int) -> tuple[int, tuple[int, ...]]:
+    """(header length, shape) of an IDX file of unsigned bytes: the magic number, then one
+    big-endian uint32 size per dimension."""
     dims = 3 if magic == IMAGES_MAGIC else 1
     header = 4 + 4 * dims
     if len(head) < header:
@@ -74,7 +49,25 @@ def declared(where: str, head: bytes, magic: int) -> int:
             f"{where}: bad magic number {found} (0x{found:08x}); expected {magic} "
             f"(an IDX {'image' if dims == 3 else 'label'} file of unsigned bytes)"
         )
-    shape = struct.unpack(f">{dims}I", head[4:header])
+    return header, struct.unpack(f">{dims}I", head[4:header])
+
+
+def parse_idx(where: str, data: bytes, magic: int) -> np.ndarray:
+    """One IDX file of unsigned bytes: the header, then the values."""
+    header, shape = _header(where, data, magic)
+    size = int(np.prod(shape))
+    if len(data) < header + size:
+        raise DataError(
+            f"{where} is truncated: the header promises {' × '.join(map(str, shape))} values "
+            f"({header + size:,} bytes), the file has {len(data):,} bytes"
+        )
+    return np.frombuffer(data, dtype=np.uint8, count=size, offset=header).reshape(shape)
+
+
+def declared(where: str, head: bytes, magic: int) -> int:
+    """The size in bytes an IDX header declares (header included); checks the magic number
+    and, for images, what the decoded float32 tensor would take against the budget."""
+    header, shape = _header(where, head, magic)
     size = int(np.prod(shape, dtype=np.float64))
     # images become float32 (N, 1, H, W), next to the uint8 values and a copy of them
     per_value = 4 + 2 if magic == IMAGES_MAGIC else 8 + 1
