@@ -9,6 +9,7 @@ from .result import MODEL_ROLES
 
 
 def check_unused(ctx: AnalysisContext) -> None:
+    """Pass: model nodes from which no path leads to a loss, optimizer or scheduler."""
     top = ctx.top
     preds: dict[str, list[str]] = defaultdict(list)
     for e in top.edges:
@@ -33,6 +34,7 @@ def check_unused(ctx: AnalysisContext) -> None:
 
 
 def check_trainable(ctx: AnalysisContext) -> None:
+    """Pass (last, after inference): an optimizer with no trainable parameter to move."""
     top, result = ctx.top, ctx.result
     if ctx.has_errors():
         return  # totals are incomplete while other problems stand

@@ -7,6 +7,7 @@ from .context import AnalysisContext
 
 
 def check_losses(ctx: AnalysisContext) -> None:
+    """Pass (after inference): each loss against its inputs' shapes and the dataset."""
     top, result, data = ctx.top, ctx.result, ctx.data
     for node_id, spec in top.specs.items():
         r = result.nodes.get(node_id)

@@ -52,7 +52,7 @@ def block_tree(ctx: AnalysisContext) -> tuple[dict[str, int], dict[str, int]]:
 
 
 def check_expanded_nodes(ctx: AnalysisContext) -> None:
-    """Pass: sets ctx.too_large."""
+    """Pass (before inference): sets ctx.too_large, which keeps blocks from being inferred."""
     ctx.too_large = _check_expanded_nodes(ctx, ctx.top)
 
 
@@ -96,8 +96,8 @@ def _check_expanded_nodes(ctx: AnalysisContext, top: Scope) -> bool:
 
 
 def check_params_total(ctx: AnalysisContext) -> None:
-    """Refuse a model above MAX_PARAMS (blocks' counts are already summed over their
-    repeats by inference)."""
+    """Pass (after inference): refuse a model above MAX_PARAMS (blocks' counts are already
+    summed over their repeats by inference)."""
     if ctx.too_large:
         return  # graph_too_large stands: blocks were not inferred, the count means nothing
     result = ctx.result
