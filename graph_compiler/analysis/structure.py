@@ -26,6 +26,20 @@ def check_scopes(ctx: AnalysisContext) -> None:
 
 
 def check_scope(ctx: AnalysisContext, nodes, edges, block: str | None) -> Scope:
+    """One scope, checked in the order its errors are listed: nodes (and their parameters),
+    ports, edges, unconnected inputs, cycles."""
+    ok_nodes, specs, params = _check_nodes(ctx, nodes, block)
+    in_ports, out_ports = _ports(ctx, ok_nodes, specs, params, block)
+    valid, incoming = _check_edges(ctx, edges, ok_nodes, specs, in_ports, out_ports, block)
+    _check_inputs_connected(ctx, ok_nodes, in_ports, incoming, block)
+    order = topological(ctx, ok_nodes, valid, block)
+    return Scope(block, ok_nodes, specs, params, valid, incoming, order, in_ports, out_ports)
+
+
+def _check_nodes(
+    ctx: AnalysisContext, nodes, block: str | None
+) -> tuple[dict[str, Node], dict[str, NodeSpec], dict[str, dict[str, Any]]]:
+    """The nodes that may stand here, their catalog entries and their checked parameters."""
     where = f"block {block}" if block else "the graph"
     ok_nodes: dict[str, Node] = {}
     specs: dict[str, NodeSpec] = {}
@@ -72,7 +86,13 @@ def check_scope(ctx: AnalysisContext, nodes, edges, block: str | None) -> Scope:
         ok_nodes[node.id] = node
         specs[node.id] = spec
         params[node.id] = check_params(ctx, node, spec, block)
+    return ok_nodes, specs, params
 
+
+def _ports(
+    ctx: AnalysisContext, ok_nodes: dict[str, Node], specs, params, block: str | None
+) -> tuple[dict[str, tuple[Port, ...]], dict[str, tuple[Port, ...]]]:
+    """Each node's input and output ports: from its parameters, or its block's definition."""
     in_ports: dict[str, tuple[Port, ...]] = {}
     out_ports: dict[str, tuple[Port, ...]] = {}
     for node_id, spec in specs.items():
@@ -84,7 +104,13 @@ def check_scope(ctx: AnalysisContext, nodes, edges, block: str | None) -> Scope:
             merged = with_defaults(spec, params[node_id])
             in_ports[node_id] = spec.input_ports(merged)
             out_ports[node_id] = spec.output_ports(merged)
+    return in_ports, out_ports
 
+
+def _check_edges(
+    ctx: AnalysisContext, edges, ok_nodes, specs, in_ports, out_ports, block: str | None
+) -> tuple[list[Edge], dict[str, dict[str, list[Edge]]]]:
+    """The valid edges in document order, and each node's incoming edges by port."""
     valid: list[Edge] = []
     incoming: dict[str, dict[str, list[Edge]]] = {n: defaultdict(list) for n in ok_nodes}
     seen: set[tuple] = set()
@@ -173,7 +199,12 @@ def check_scope(ctx: AnalysisContext, nodes, edges, block: str | None) -> Scope:
             continue
         incoming[edge.target][edge.target_port].append(edge)
         valid.append(edge)
+    return valid, incoming
 
+
+def _check_inputs_connected(
+    ctx: AnalysisContext, ok_nodes, in_ports, incoming, block: str | None
+) -> None:
     for node_id, ports in in_ports.items():
         for port in ports:
             if not port.optional and not incoming[node_id].get(port.name):
@@ -185,9 +216,6 @@ def check_scope(ctx: AnalysisContext, nodes, edges, block: str | None) -> Scope:
                     port.name,
                     block,
                 )
-
-    order = topological(ctx, ok_nodes, valid, block)
-    return Scope(block, ok_nodes, specs, params, valid, incoming, order, in_ports, out_ports)
 
 
 def topological(
