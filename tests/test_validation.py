@@ -1020,7 +1020,7 @@ def _emitted_codes() -> set[str]:
     found: set[str] = set()
     for path in root.rglob("*.py"):
         text = path.read_text()
-        found |= set(re.findall(r'self\.error\(\s*"([a-z_]+)"', text))
+        found |= set(re.findall(r'(?:self|ctx)\.error\(\s*"([a-z_]+)"', text))
         found |= set(re.findall(r'GraphError\(\s*"([a-z_]+)"', text))
         found |= set(re.findall(r'"(param_[a-z_]+)"', text))
     return found

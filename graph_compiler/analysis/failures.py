@@ -1,0 +1,59 @@
+"""A node whose inference failed, told in the user's terms: which inputs from which nodes."""
+
+from __future__ import annotations
+
+from ..catalog import NodeSpec
+from ..document import Edge, Node
+from ..infer import NodeFailure
+from ..shapes import TensorInfo
+from .context import AnalysisContext
+from .result import Scope
+
+
+def report_failure(
+    ctx: AnalysisContext,
+    scope: Scope,
+    node: Node,
+    spec: NodeSpec,
+    inputs: dict[str, list[TensorInfo]],
+    exc: NodeFailure,
+) -> None:
+    if exc.stage == "batch":
+        ctx.error(
+            "batch_dependent",
+            f"{node.display}: {spec.type} {exc} — it must not slice, "
+            "split or reduce dim 0, the batch",
+            node.id,
+            None,
+            scope.block,
+        )
+        return
+    if exc.stage == "build":
+        ctx.error(
+            "build_failed",
+            f"{node.display}: {spec.type} cannot be built with these parameters: {exc}",
+            node.id,
+            None,
+            scope.block,
+        )
+        return
+    parts = []
+    for port in scope.in_ports[node.id]:
+        for edge, info in zip(
+            scope.incoming[node.id].get(port.name, []), inputs.get(port.name, []), strict=False
+        ):
+            parts.append(f"{info} from {source_text(scope, edge)}")
+    verb = "combine" if len(parts) > 1 else "take"
+    ctx.error(
+        "shape_mismatch",
+        f"{node.display}: {spec.type} cannot {verb} {' and '.join(parts) or 'its input'}: {exc}",
+        node.id,
+        None,
+        scope.block,
+    )
+
+
+def source_text(scope: Scope, edge: Edge) -> str:
+    node = scope.nodes[edge.source]
+    outs = scope.out_ports.get(edge.source, ())
+    return node.display if len(outs) <= 1 else f"{node.display}.{edge.source_port}"

@@ -1,0 +1,50 @@
+"""The passes in the order they run, and the entry points that run them."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from ..document import parse_document
+from . import blocks, inference, lints, losses, model_size, structure, wiring
+from .context import AnalysisContext
+from .result import Analysis
+
+Pass = Callable[[AnalysisContext], None]
+
+# Each pass reads what the ones before it left in the context (see context.py) and records its
+# problems there; a node that already has an error is not inferred, so the order matters.
+PASSES: tuple[Pass, ...] = (
+    structure.check_scopes,  # scopes, params, ports, edges, cycles → ctx.blocks, ctx.top
+    blocks.check_recursion,  # → ctx.recursive
+    wiring.check_roles,  # one Dataset / loss / optimizer ... → ctx.data_node
+    wiring.load_data,  # → ctx.data
+    wiring.resolve_settings,  # → ctx.settings
+    model_size.check_expanded_nodes,  # before inference: → ctx.too_large
+    inference.infer_model,  # → ctx.result, ctx.instances
+    model_size.check_params_total,
+    losses.check_losses,
+    lints.check_unused,
+    lints.check_trainable,  # last: it stays quiet while any error stands
+)
+
+
+def run_passes(ctx: AnalysisContext, passes: tuple[Pass, ...] = PASSES) -> AnalysisContext:
+    for run in passes:
+        run(ctx)
+    ctx.errors.sort(key=lambda e: e.severity != "error")  # errors before warnings, stable
+    return ctx
+
+
+def analyze(document: Any, *, allow_custom_code: bool = False) -> Analysis:
+    doc, problems = parse_document(document)
+    errors = list(problems)
+    if doc is None:
+        return Analysis(None, errors)
+    ctx = AnalysisContext(doc, errors, allow_custom_code)
+    return run_passes(ctx).analysis()
+
+
+def validate(document: Any, *, allow_custom_code: bool = False) -> list[dict]:
+    """Every problem of a document as dicts {node, field, code, message, severity}."""
+    return [e.to_dict() for e in analyze(document, allow_custom_code=allow_custom_code).errors]
