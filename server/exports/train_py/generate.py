@@ -38,56 +38,21 @@ def generate_train_py(
     has_npz: bool,
     has_initial: bool = False,
 ) -> str:
+    """train.py's text: only what the run's graph decides is written here; the rest is
+    runtime.py's code."""
     s = a.settings
-    scope = a.top.scope
     params = dataset_params(files.document)
     losses = loss_infos(a, interface)
     task = files.preprocess.get("task") or (a.data.task if a.data else "classification")
     frozen = _frozen(a)
-
-    loss_lines, custom_classes = [], []
-    for i, term in enumerate(losses):
-        r = a.result(term.node_id)
-        if term.type == "CustomLoss":
-            from graph_compiler.custom import custom_class_source
-
-            name = f"CustomLoss{i}"
-            custom_classes.append(
-                custom_class_source(
-                    name,
-                    {"code": r.params["code"], "parameters": ()},
-                    ["input", "target"],
-                    f"Custom loss {safe_text(term.label)}.",
-                )
-            )
-            module = f"{name}()"
-        else:
-            module = call_source(f"nn.{r.spec.type}", kwargs_source(r.spec, r.params))
-        items = [json.dumps(term.label), module, render(term.weight), render(term.sources)]
-        entry = "(\n" + "".join(textwrap.indent(f"{item},", "    ") + "\n" for item in items)
-        loss_lines.append(textwrap.indent(entry + "),", "        "))
-
-    opt_id = next(n for n, sp in scope.specs.items() if sp.role == "optimizer")
-    opt = a.result(opt_id)
+    loss_lines, custom_classes = _loss_entries(a, losses)
+    opt = a.result(next(n for n, sp in a.top.scope.specs.items() if sp.role == "optimizer"))
     optimizer_src = call_source(
         f"torch.optim.{opt.spec.type}", ["params", *kwargs_source(opt.spec, opt.params)]
     )
     optimizer_body = "return " + textwrap.indent(optimizer_src, "    ").lstrip()
-
-    final = [
-        n
-        for n, sp in scope.specs.items()
-        if sp.role == "scheduler" and not any(e.source == n for e in scope.edges)
-    ]
-    interval = monitor = None
-    scheduler_src = "None"
-    if final:
-        top = a.result(final[0])
-        interval = top.params["interval"]
-        monitor = top.params.get("monitor")
-        scheduler_src = scheduler_source(a, final[0], interval, 0)
+    final, interval, monitor, scheduler_src = _final_scheduler(a)
     scheduler_body = "return " + textwrap.indent(scheduler_src, "    ").lstrip()
-
     classification_terms = [
         i
         for i, t in enumerate(losses)
@@ -100,69 +65,25 @@ def generate_train_py(
     ]
     load_src, data_desc = data_loader_source(params, has_npz)
     precision = s.get("precision", "fp32")
-    loss_desc = "; ".join(f"{safe_text(t.label)} ({t.type}, weight {t.weight:g})" for t in losses)
-    sched_desc = f"{a.result(final[0]).spec.type}, stepped every {interval}" if final else "none"
-    title = safe_text(files.name)
+    header = _docstring(
+        files,
+        class_name,
+        needs="torch, numpy and scikit-learn"
+        if params.get("source") in SKLEARN
+        else "torch and numpy",
+        data_desc=data_desc,
+        task=task,
+        has_initial=has_initial,
+        loss_desc="; ".join(
+            f"{safe_text(t.label)} ({t.type}, weight {t.weight:g})" for t in losses
+        ),
+        optimizer=opt.spec.type,
+        sched_desc=f"{a.result(final).spec.type}, stepped every {interval}" if final else "none",
+        precision=precision,
+    )
     description = string_literal(
         f"Train {files.name} ({class_name}) from scratch with the run's data, split, "
         "normalization, loss, optimizer and schedule."
-    )
-    needs = (
-        "torch, numpy and scikit-learn" if params.get("source") in SKLEARN else "torch and numpy"
-    )
-    fields = [
-        ("data", safe_text(data_desc)),
-        (
-            "split",
-            "a seeded permutation (torch.Generator().manual_seed(SEED)); the last "
-            "round(N * VAL_SPLIT) samples validate, unless the data brings its own",
-        ),
-        (
-            "scaling",
-            "inputs standardized with statistics of the training split only"
-            + ("; regression targets too" if task == "regression" else ""),
-        ),
-        (
-            "model",
-            f"{class_name} from model.py, initialized after torch.manual_seed(SEED)"
-            + (
-                f", then loaded with the run's initial weights ({INITIAL_FILE})"
-                if has_initial
-                else ""
-            ),
-        ),
-        ("loss", loss_desc),
-        ("optimizer", f"{opt.spec.type}, with the run's parameters (make_optimizer below)"),
-        ("schedule", sched_desc),
-        (
-            "loop",
-            "zero_grad, forward, loss, backward, (clip), step; validation in eval mode under "
-            "torch.no_grad after every epoch; a checkpoint (state_dicts) every epoch and the "
-            "trained state_dict at the end",
-        ),
-        (
-            "precision",
-            f"{precision} like the run (--precision): bf16/fp16 under torch.autocast, fp16 "
-            "with a GradScaler (CUDA; on the CPU fp16 becomes bf16, as in the run)",
-        ),
-        (
-            "processes",
-            "one; under torchrun (torchrun --nproc_per_node N train.py) DistributedDataParallel: "
-            "each batch split across the processes, rank 0 prints and saves",
-        ),
-    ]
-    described = "\n".join(
-        textwrap.fill(text, 96, initial_indent=f"  {name:<11}", subsequent_indent=" " * 13)
-        for name, text in fields
-    )
-    header = (
-        f'"""Train "{title}" from scratch, as torchloom run {files.run_id} trained it.\n\n'
-        f"Generated by torchloom; standalone: needs {needs}, nothing from torchloom.\n"
-        f"{described}\n\n"
-        "    python train.py --help\n"
-        "    python train.py --epochs 1\n"
-        "    torchrun --nproc_per_node 2 train.py\n"
-        '"""'
     )
     custom_src = ("\n\n" + "\n\n".join(custom_classes)) if custom_classes else ""
     # the app's own MAE / RMSE / R² code, so that train.py reports the run's figures
@@ -250,6 +171,119 @@ if __name__ == "__main__":
     finish_processes()
 '''
     return text
+
+
+def _loss_entries(a: Analysis, losses) -> tuple[list[str], list[str]]:
+    """make_losses()'s list entries, and the classes of the custom losses they build."""
+    loss_lines, custom_classes = [], []
+    for i, term in enumerate(losses):
+        r = a.result(term.node_id)
+        if term.type == "CustomLoss":
+            from graph_compiler.custom import custom_class_source
+
+            name = f"CustomLoss{i}"
+            custom_classes.append(
+                custom_class_source(
+                    name,
+                    {"code": r.params["code"], "parameters": ()},
+                    ["input", "target"],
+                    f"Custom loss {safe_text(term.label)}.",
+                )
+            )
+            module = f"{name}()"
+        else:
+            module = call_source(f"nn.{r.spec.type}", kwargs_source(r.spec, r.params))
+        items = [json.dumps(term.label), module, render(term.weight), render(term.sources)]
+        entry = "(\n" + "".join(textwrap.indent(f"{item},", "    ") + "\n" for item in items)
+        loss_lines.append(textwrap.indent(entry + "),", "        "))
+    return loss_lines, custom_classes
+
+
+def _final_scheduler(a: Analysis) -> tuple[str | None, str | None, str | None, str]:
+    """(the scheduler the optimizer steps with (no other scheduler consumes it) or None, its
+    interval, its monitored metric, its constructor's source or "None")."""
+    scope = a.top.scope
+    final = [
+        n
+        for n, sp in scope.specs.items()
+        if sp.role == "scheduler" and not any(e.source == n for e in scope.edges)
+    ]
+    if not final:
+        return None, None, None, "None"
+    top = a.result(final[0])
+    interval = top.params["interval"]
+    return final[0], interval, top.params.get("monitor"), scheduler_source(a, final[0], interval, 0)
+
+
+def _docstring(
+    files: RunFiles,
+    class_name: str,
+    *,
+    needs: str,
+    data_desc: str,
+    task: str,
+    has_initial: bool,
+    loss_desc: str,
+    optimizer: str,
+    sched_desc: str,
+    precision: str,
+) -> str:
+    """train.py's docstring: what it needs, and each step of the run it reproduces."""
+    title = safe_text(files.name)
+    fields = [
+        ("data", safe_text(data_desc)),
+        (
+            "split",
+            "a seeded permutation (torch.Generator().manual_seed(SEED)); the last "
+            "round(N * VAL_SPLIT) samples validate, unless the data brings its own",
+        ),
+        (
+            "scaling",
+            "inputs standardized with statistics of the training split only"
+            + ("; regression targets too" if task == "regression" else ""),
+        ),
+        (
+            "model",
+            f"{class_name} from model.py, initialized after torch.manual_seed(SEED)"
+            + (
+                f", then loaded with the run's initial weights ({INITIAL_FILE})"
+                if has_initial
+                else ""
+            ),
+        ),
+        ("loss", loss_desc),
+        ("optimizer", f"{optimizer}, with the run's parameters (make_optimizer below)"),
+        ("schedule", sched_desc),
+        (
+            "loop",
+            "zero_grad, forward, loss, backward, (clip), step; validation in eval mode under "
+            "torch.no_grad after every epoch; a checkpoint (state_dicts) every epoch and the "
+            "trained state_dict at the end",
+        ),
+        (
+            "precision",
+            f"{precision} like the run (--precision): bf16/fp16 under torch.autocast, fp16 "
+            "with a GradScaler (CUDA; on the CPU fp16 becomes bf16, as in the run)",
+        ),
+        (
+            "processes",
+            "one; under torchrun (torchrun --nproc_per_node N train.py) DistributedDataParallel: "
+            "each batch split across the processes, rank 0 prints and saves",
+        ),
+    ]
+    described = "\n".join(
+        textwrap.fill(text, 96, initial_indent=f"  {name:<11}", subsequent_indent=" " * 13)
+        for name, text in fields
+    )
+    return (
+        f'"""Train "{title}" from scratch, as torchloom run {files.run_id} trained it.\n\n'
+        f"Generated by torchloom; standalone: needs {needs}, nothing from torchloom.\n"
+        f"{described}\n\n"
+        "    python train.py --help\n"
+        "    python train.py --epochs 1\n"
+        "    torchrun --nproc_per_node 2 train.py\n"
+        '"""'
+    )
 
 
 def _frozen(a: Analysis) -> tuple[str, ...]:
