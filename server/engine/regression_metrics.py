@@ -2,7 +2,7 @@
 
 The one implementation of these figures: the engine's per-epoch metrics, the playground's
 evaluation and the exported train.py (which gets this class's source copied in, see
-exports/package.py) all use it, so the three report the same numbers.
+exports/train_py/generate.py) all use it, so the three report the same numbers.
 
 R² is scikit-learn's `r2_score` default: every value after the batch dimension is a target
 column, each column gets 1 - SS_res / SS_tot, and the columns are averaged with equal weight.
