@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import json
 import re
+import zipfile
 
 import pytest
 
@@ -196,6 +197,26 @@ def test_a_validation_dataset_picked_by_id_trains_and_errors_show_upload_names(
 
 
 # --- exports, predictions and evaluation re-read only contained files -----------------------
+
+
+def test_code_zip_names_uploads_by_id_never_by_their_server_path(app, client, tmp_path):
+    services = app.extensions["torchloom"]
+    val = upload(client, b"a,b,color,label\n1,1,red,x\n2,2,blue,y\n", "holdout.csv")
+    doc, made = _resolved(app, client, val_dataset_id=val["id"])
+    run_id = "00000000000000c2"
+    out_dir = services.data.run_dir(run_id)
+    result = Trainer(doc, run_id=run_id, out_dir=out_dir).run()
+    assert result.status == "finished", result.reason
+    run_store.create(services.db, run_id, "project", 1, doc, {}, str(out_dir))
+    run_store.update_run(services.db, run_id, status="finished", checkpoint=result.checkpoint)
+    r = client.get(f"/api/runs/{run_id}/export/code.zip", headers=AUTH)
+    assert r.status_code == 200, r.get_data(as_text=True)[:300]
+    with zipfile.ZipFile(io.BytesIO(r.get_data())) as archive:
+        exported = archive.read("graph.json").decode()
+    assert str(services.data.root) not in exported
+    params = find_node(json.loads(exported), "data")["params"]
+    assert params["path"] == params["val_path"] == ""
+    assert (params["dataset_id"], params["val_dataset_id"]) == (made["id"], val["id"])
 
 
 def test_exports_of_a_tampered_run_never_read_the_outside_file(app, client, secret, tmp_path):

@@ -6,6 +6,7 @@ data itself (data.npz).
 from __future__ import annotations
 
 import io
+import json
 import zipfile
 from pathlib import Path
 
@@ -14,6 +15,7 @@ import torch
 
 from graph_compiler.analysis import Analysis
 
+from ..engine.data.contain import without_paths
 from ..errors import ApiError
 from .artifacts import RunFiles, load_run_data
 from .readme import generate_readme
@@ -51,7 +53,8 @@ def build_zip(files: RunFiles, analysis: Analysis, interface, class_name: str, d
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
         archive.writestr("model.py", files.source.encode("utf-8"))
-        archive.writestr("graph.json", (files.folder / "graph.json").read_bytes())
+        # as it ran, less the stored files' server paths (train.py reads data.npz)
+        archive.writestr("graph.json", json.dumps(without_paths(files.document), indent=2) + "\n")
         archive.writestr("preprocess.json", (files.folder / "preprocess.json").read_bytes())
         archive.writestr("train.py", train_py)
         archive.writestr("README.md", readme)

@@ -13,6 +13,7 @@ Errors name the node and the field, never the path or anything read from it.
 
 from __future__ import annotations
 
+import copy
 import os
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -80,6 +81,19 @@ def contain_document(document: Any, root: Path) -> None:
                 f"{where(block, node)}: {name} names a file outside the server's uploaded "
                 "datasets; the server reads uploaded datasets only (upload the file and pick it)"
             )
+
+
+def without_paths(document: Any) -> Any:
+    """A copy of the document with every path-like param emptied: what leaves the server
+    (code.zip's graph.json) names uploads by their ids, never by where they are stored."""
+    out = copy.deepcopy(document)
+    for _, node in graph_nodes(out):
+        params = node.get("params")
+        if isinstance(params, dict):
+            for name in path_fields(node):
+                if params.get(name):
+                    params[name] = ""
+    return out
 
 
 def shown(message: str, root: Path, names: Mapping[str, str]) -> str:
