@@ -246,3 +246,33 @@ def test_custom_code_is_refused_unless_the_server_allows_it(live):
     status, body = live.call("POST", f"/api/projects/{project['id']}/runs", {})
     assert status == 422
     assert any(d["code"] == "custom_code_disabled" for d in body["error"]["details"])
+
+
+def _threads_of_a_cpu_run(data_dir, **config) -> int:
+    """The threads torch had in the worker, as the run's first event reports them."""
+    server = LiveServer(data_dir, seed_examples=False, **config)
+    try:
+        run = server.start_run(server.project_for("digits_mlp"), epochs=1)
+        server.wait(run["id"], lambda r: r["status"] == "finished")
+        events = server.call("GET", f"/api/runs/{run['id']}/events?limit=1")[1]["events"]
+        assert events[0]["type"] == "run_started"
+        return events[0]["data"]["cpu_threads"]
+    finally:
+        server.close()
+
+
+def test_cpu_threads_chooses_the_threads_of_a_cpu_run(tmp_path, monkeypatch):
+    """The README: a CPU run gets the cores but one, `--cpu-threads` to choose."""
+    import torch
+
+    import server.serving
+    from server.cli import main
+
+    served = []
+    monkeypatch.setattr(server.serving, "exec_server", lambda cfg, announce: served.append(cfg))
+    assert main(["serve", "--data-dir", str(tmp_path / "cli"), "--cpu-threads", "3"]) == 0
+    assert served[0].cpu_threads == 3
+    cores = torch.get_num_threads()
+    assert _threads_of_a_cpu_run(tmp_path / "default") == max(1, cores - 1)
+    chosen = cores + 1  # a number the default never gives
+    assert _threads_of_a_cpu_run(tmp_path / "chosen", cpu_threads=chosen) == chosen
