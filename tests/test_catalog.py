@@ -591,3 +591,21 @@ def test_catalog_defaults_pass_their_own_checks():
             if problem:
                 bad.append((type_, p.name, p.default, problem))
     assert not bad
+
+
+def test_the_catalog_response_carries_the_servers_rules(tmp_path):
+    """The editor keeps no copy of these (frontend/src/serverRules.ts): they come from here."""
+    from server.engine.checkpoint import MONITORED
+    from server.sockets import REPLAY_LIMIT
+    from tests.server_app import AUTH, make_app
+
+    body = make_app(tmp_path).test_client().get("/api/catalog", headers=AUTH).get_json()
+    rules = body["rules"]
+    assert rules["replay_limit"] == REPLAY_LIMIT
+    assert [(m["name"], m["higher_is_better"]) for m in rules["monitored_metrics"]] == list(
+        MONITORED
+    )
+    assert rules["ink_scale"] == {"digits": 16, "digits_images": 16}
+    from sklearn.datasets import load_digits
+
+    assert load_digits().data.max() == 16  # full ink in sklearn's digits

@@ -38,13 +38,20 @@ LONG_TASKS = (
     " window.__longTasks.push(e.duration); }).observe({ entryTypes: ['longtask'] }); }"
     " catch (e) {}"
 )
+# the editor loads window.__torchloomRuns (frontend/src/testHooks.ts) only when asked
+TEST_HOOKS = "window.__torchloomTestHooks = true;"
 
 
 @pytest.fixture
 def tpage(browser, live_runs, request):
     # a longer timeout: the machine may be busy with other tests
     with checked_page(
-        browser, request, width=1400, height=900, timeout_ms=30_000, init_script=LONG_TASKS
+        browser,
+        request,
+        width=1400,
+        height=900,
+        timeout_ms=30_000,
+        init_script=LONG_TASKS + TEST_HOOKS,
     ) as pg:
         yield pg
 
