@@ -59,6 +59,3 @@ class Namespace:
         if key is not None:
             self._by_key[key] = name
         return name
-
-    def reserve(self, name: str) -> None:
-        self._used.add(name)

@@ -45,19 +45,15 @@ def create_app(config: ServerConfig | None = None) -> Flask:
     app.extensions["torchloom"] = services
 
     from . import security, sockets
-    from .api import graph, system
+    from .api import datasets, exports, graph, runs, system, weights
     from .api import projects as projects_api
     from .api.common import register_body_limits
 
     register_error_handlers(app)
     security.install(app)
     register_body_limits(app)  # after the auth check: a stranger gets 401, not 413
-    for bp in (graph.bp, projects_api.bp, system.bp):
-        app.register_blueprint(bp)
-    for name in ("datasets", "runs", "exports", "weights"):  # optional until their modules land
-        module = _optional(f"server.api.{name}")
-        if module is not None:
-            app.register_blueprint(module.bp)
+    for module in (graph, projects_api, system, datasets, runs, exports, weights):
+        app.register_blueprint(module.bp)
     _frontend(app)
 
     # init_app keeps its options between calls, including the Redis client manager it built:
@@ -75,22 +71,11 @@ def create_app(config: ServerConfig | None = None) -> Flask:
     if cfg.seed_examples:
         seed_examples(services)
     if cfg.start_runner:
-        runner_module = _optional("server.runner.scheduler")
-        if runner_module is not None:
-            services.runner = runner_module.Runner(services, socketio)
-            services.runner.start()
+        from .runner.scheduler import Runner
+
+        services.runner = Runner(services, socketio)
+        services.runner.start()
     return app
-
-
-def _optional(name: str):
-    import importlib
-
-    try:
-        return importlib.import_module(name)
-    except ModuleNotFoundError as exc:
-        if exc.name == name:
-            return None
-        raise
 
 
 def seed_examples(services: Services) -> int:

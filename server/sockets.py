@@ -17,6 +17,7 @@ from __future__ import annotations
 from flask import current_app, request
 from flask_socketio import SocketIO, join_room, leave_room
 
+from .rules import REPLAY_LIMIT
 from .security import COOKIE, host_allowed, token_matches
 
 SEQ_LIMIT = 2**63  # sequence numbers are SQLite integers: 64-bit signed
@@ -71,7 +72,7 @@ def register(socketio: SocketIO) -> None:
         if run_store.get(services.db, run_id) is None:
             return {"ok": False, "error": f"run {run_id} does not exist"}
         join_room(room(run_id))  # join first, then replay: nothing falls between the two
-        replay = run_store.events_after(services.db, run_id, after, limit=100_000)
+        replay = run_store.events_after(services.db, run_id, after, limit=REPLAY_LIMIT)
         return {"ok": True, "events": replay}
 
     @socketio.on("unsubscribe")

@@ -10,6 +10,7 @@ import threading
 import time
 
 import pytest
+import torch
 
 from server.analysis_pool import AnalysisPool, AnalysisTimeout
 from tests.helpers import chain
@@ -125,3 +126,48 @@ def test_a_broken_pool_falls_back_with_a_log_line(tmp_path, caplog):
         assert any("stopped" in line and "answered in the web process" in line for line in lines)
     finally:
         pool.close()
+
+
+def test_weights_and_warm_start_for_a_custom_code_graph_run_in_a_retired_process(tmp_path):
+    """The README: the check of uploaded weights and of a warm start builds the model in an
+    analysis process, and for a graph with custom code in one retired right after. Were it the
+    shared process, the patches would change the next graph's answers (as in the test above)."""
+    import io
+    import types
+
+    from safetensors.torch import save
+
+    inline = make_app(tmp_path / "inline").test_client()
+    app = make_app(tmp_path / "custom", allow_custom_code=True)  # one analysis process
+    queued: list[str] = []
+    app.extensions["torchloom"].runner = types.SimpleNamespace(
+        enqueue=queued.append, position=lambda run_id: None, unrecorded_failure=lambda r: None
+    )
+    try:
+        client = app.test_client()
+        # torch only: a graph whose code patches the compiler cannot build its own model
+        doc = custom_graph(PATCHING_CODE.split("import graph_compiler")[0] + "return x * 2")
+        r = client.post("/api/projects", json={"name": "custom", "document": doc}, headers=AUTH)
+        assert r.status_code == 201, r.get_json()
+        pid = r.get_json()["id"]
+        # written by hand: building the model here would run the patches in this process
+        state = {"fc.weight": torch.zeros(10, 64), "fc.bias": torch.zeros(10)}
+        r = client.post(
+            f"/api/projects/{pid}/weights",
+            data={"file": (io.BytesIO(save(state)), "w.safetensors")},
+            headers=AUTH,
+            content_type="multipart/form-data",
+        )
+        assert r.status_code == 201, r.get_json()
+        assert r.get_json()["report"]["matched"] == 2  # the model was built: the patch ran
+        got = answers(client, unrelated_graph(47))
+        assert got == answers(inline, unrelated_graph(47))
+        r = client.post(
+            f"/api/projects/{pid}/runs", json={"init_weights": r.get_json()["id"]}, headers=AUTH
+        )
+        assert r.status_code == 201, r.get_json()
+        assert len(queued) == 1  # the warm start was checked and the run queued
+        got = answers(client, unrelated_graph(53))
+        assert got == answers(inline, unrelated_graph(53))
+    finally:
+        app.extensions["torchloom"].analysis.close()

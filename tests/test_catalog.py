@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 from dataclasses import dataclass, field
 
@@ -405,15 +406,110 @@ ALLOWED_DEFAULT_DIFFERENCES = {
 }
 
 
+# torch's defaults are read off what torch builds, not off signatures (codegen reads those, with
+# graph_compiler.render.torch_defaults, to leave defaults out): a catalog default matches torch's
+# when building with it passed gives the same object as building without it.
+
+# values for the arguments a torch class requires: only so that it can be built
+_REQUIRED_VALUES = {"normalized_shape": 4, "unflattened_size": (2, 2), "milestones": [1]}
+_REQUIRED_BY_CLASS = {
+    torch.nn.LSTM: {"input_size": 2, "hidden_size": 2},  # (*args, **kwargs) signatures
+    torch.nn.GRU: {"input_size": 2, "hidden_size": 2},
+    torch.nn.RNN: {"input_size": 2, "hidden_size": 2},
+    torch.optim.lr_scheduler.OneCycleLR: {"max_lr": 0.1, "total_steps": 10},
+}
+
+
+def _required(cls: type) -> dict:
+    if cls in _REQUIRED_BY_CLASS:
+        return dict(_REQUIRED_BY_CLASS[cls])
+    return {
+        p.name: _REQUIRED_VALUES.get(p.name, 2)
+        for p in inspect.signature(cls).parameters.values()
+        if p.default is inspect.Parameter.empty
+        and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+        and p.name not in ("params", "optimizer")  # passed positionally by _built
+    }
+
+
+def _state(value):
+    """A built object's state as comparable data (parameters by shape: their values are random)."""
+    if isinstance(value, torch.Tensor):
+        return ("tensor", tuple(value.shape), value.dtype)
+    if isinstance(value, torch.nn.Module):
+        return (type(value).__name__, _state(vars(value)))
+    if isinstance(value, dict):
+        return {k: _state(v) for k, v in value.items() if not str(k).startswith("_forward")}
+    if isinstance(value, list | tuple):
+        return tuple(_state(v) for v in value)
+    if callable(value):
+        return getattr(value, "__name__", type(value).__name__)
+    if isinstance(value, int | float | str | bool | type(None)):
+        return value
+    return type(value).__name__  # an optimizer a scheduler holds, a weak reference, ...
+
+
+def _built(cls: type, **kwargs):
+    """What torch builds from `kwargs` and the required arguments, as comparable data."""
+    kwargs = {**_required(cls), **kwargs}
+    if issubclass(cls, torch.optim.Optimizer):
+        return _state(cls([torch.nn.Parameter(torch.zeros(1))], **kwargs).defaults)
+    optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.1)
+    if issubclass(cls, torch.optim.lr_scheduler.SequentialLR):
+        kwargs["schedulers"] = [torch.optim.lr_scheduler.ConstantLR(optimizer)]
+        kwargs["milestones"] = []
+    if issubclass(
+        cls, torch.optim.lr_scheduler.LRScheduler | torch.optim.lr_scheduler.ReduceLROnPlateau
+    ):
+        return _state(vars(cls(optimizer, **kwargs)))
+    return _state(vars(cls(**kwargs)))
+
+
 def _default_pairs():
+    """(type, param, catalog default, matches torch) for every defaulted torch argument."""
     for type_, spec in sorted(CATALOG.items()):
         if spec.torch_class is None:
             continue
-        torch_ = torch_defaults(spec.torch_class)
+        required = set(_required(spec.torch_class))
+        plain = _built(spec.torch_class)
         for p in spec.params:
-            if p.default is REQUIRED or not p.torch_arg or p.name not in torch_:
+            if p.default is REQUIRED or not p.torch_arg or p.name in required:
                 continue
-            yield type_, p.name, p.default, torch_[p.name]
+            ours = tuple(p.default) if isinstance(p.default, list) else p.default
+            try:
+                built = _built(spec.torch_class, **{p.name: ours})
+            except TypeError as exc:  # not torch's name: SequentialLR's first / then / milestone
+                if "unexpected keyword argument" not in str(exc):
+                    raise
+                continue
+            yield type_, p.name, p.default, built == plain
+
+
+def test_defaults_match_torch():
+    differences = {(t, name) for t, name, _, same in _default_pairs() if not same}
+    for t, name in sorted(differences - ALLOWED_DEFAULT_DIFFERENCES):
+        print(f"default differs from torch's: {t}.{name}")
+    # the allow-list holds exactly the real differences
+    assert differences == ALLOWED_DEFAULT_DIFFERENCES
+
+
+def test_defaults_checked_for_many_params():
+    # guard against the comparison silently covering nothing
+    assert len(list(_default_pairs())) > 150
+
+
+def test_codegen_leaves_out_only_real_torch_defaults():
+    """codegen leaves an argument out when torch_defaults (its reading of torch's signatures)
+    says the catalog default is torch's: what torch builds must agree, or the generated model
+    would silently differ. (The converse may fail harmlessly: RNN's nonlinearity is not in the
+    signature torch_defaults finds, so codegen writes nonlinearity="tanh" out.)"""
+    omitted = 0
+    for type_, name, ours, same in _default_pairs():
+        torch_ = torch_defaults(CATALOG[type_].torch_class)
+        if name in torch_ and _equal(ours, torch_[name]):
+            omitted += 1
+            assert same, (type_, name)
+    assert omitted > 100
 
 
 def _equal(ours, theirs) -> bool:
@@ -424,26 +520,6 @@ def _equal(ours, theirs) -> bool:
     if isinstance(ours, bool) or isinstance(theirs, bool):
         return type(ours) is type(theirs) and ours == theirs
     return ours == theirs
-
-
-def test_defaults_match_torch():
-    differences = [
-        (t, name, ours, theirs)
-        for t, name, ours, theirs in _default_pairs()
-        if not _equal(ours, theirs)
-    ]
-    for t, name, ours, theirs in differences:
-        allowed = "allowed" if (t, name) in ALLOWED_DEFAULT_DIFFERENCES else "NOT ALLOWED"
-        print(f"default differs: {t}.{name}: catalog {ours!r}, torch {theirs!r} ({allowed})")
-    unexpected = [d for d in differences if (d[0], d[1]) not in ALLOWED_DEFAULT_DIFFERENCES]
-    assert not unexpected
-    # the allow-list holds only real differences
-    assert {(d[0], d[1]) for d in differences} == ALLOWED_DEFAULT_DIFFERENCES
-
-
-def test_defaults_checked_for_many_params():
-    # guard against torch_defaults silently finding nothing (e.g. a signature change)
-    assert len(list(_default_pairs())) > 100
 
 
 # --- catalog_json ------------------------------------------------------------------------------
@@ -515,3 +591,21 @@ def test_catalog_defaults_pass_their_own_checks():
             if problem:
                 bad.append((type_, p.name, p.default, problem))
     assert not bad
+
+
+def test_the_catalog_response_carries_the_servers_rules(tmp_path):
+    """The editor keeps no copy of these (frontend/src/serverRules.ts): they come from here."""
+    from server.engine.checkpoint import MONITORED
+    from server.sockets import REPLAY_LIMIT
+    from tests.server_app import AUTH, make_app
+
+    body = make_app(tmp_path).test_client().get("/api/catalog", headers=AUTH).get_json()
+    rules = body["rules"]
+    assert rules["replay_limit"] == REPLAY_LIMIT
+    assert [(m["name"], m["higher_is_better"]) for m in rules["monitored_metrics"]] == list(
+        MONITORED
+    )
+    assert rules["ink_scale"] == {"digits": 16, "digits_images": 16}
+    from sklearn.datasets import load_digits
+
+    assert load_digits().data.max() == 16  # full ink in sklearn's digits

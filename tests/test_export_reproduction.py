@@ -37,7 +37,7 @@ CASES = {
     "digits_cnn": (3, "val_accuracy"),
     "diabetes_regression": (5, "val_mae"),  # 12 steps per epoch
 }
-FIGURES: dict[str, dict] = {}  # printed at the end (pytest -s) for the issue's closing note
+FIGURES: dict[str, dict] = {}  # printed by bench/roundtrip_figures.py
 
 
 @pytest.fixture(scope="module")
@@ -291,8 +291,3 @@ def test_train_py_reproduces_a_run_on_its_thread_count_whatever_the_machine_defa
     assert [r["lr"] for r in ours] == [h["lr"] for h in app_history]
     assert ours[1]["lr"] == ours[0]["lr"] / 2
     assert [r["val_accuracy"] for r in ours] == [h["val_accuracy"] for h in app_history]
-
-
-def test_zz_report_figures():
-    """Prints the measured figures (run with -s)."""
-    print("\nreproduction / ONNX figures:", json.dumps(FIGURES, indent=2))

@@ -265,7 +265,3 @@ def test_unreadable_files_are_clear(tmp_path, capsys):
     assert run_cli(str(tmp_path / "bad.onnx"), "-o", str(tmp_path / "g.json")) == 1
     err = capsys.readouterr().err
     assert "bad.onnx" in err and "Traceback" not in err
-
-
-def test_zz_report_figures():
-    print("\nimport-onnx round trips:", json.dumps(FIGURES, indent=2))

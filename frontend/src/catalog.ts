@@ -1,5 +1,6 @@
 // Types and helpers derived from the server's catalog (GET /api/catalog). Nothing here names a
 // node type: every palette entry, port, param widget and param check comes from the catalog.
+import { setServerRules, type ServerRules } from "./serverRules";
 
 export type ParamKind =
   | "int"
@@ -75,6 +76,8 @@ export interface CatalogJson {
   categories: string[];
   nodes: NodeSpec[];
   custom_code_allowed: boolean;
+  /** served by the server with the catalog (server/rules.py) */
+  rules: ServerRules;
 }
 
 /** What a block definition looks like to port derivation: its Input / Output node ids. */
@@ -95,6 +98,7 @@ export class Catalog {
     this.categories = json.categories;
     this.format = json.format;
     this.customCodeAllowed = json.custom_code_allowed;
+    setServerRules(json.rules);
   }
 
   spec(type: string): NodeSpec | undefined {

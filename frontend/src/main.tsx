@@ -10,6 +10,10 @@ import { useEditor } from "./store";
 
 const root = createRoot(document.getElementById("root")!);
 
+if ((window as unknown as { __torchloomTestHooks?: boolean }).__torchloomTestHooks) {
+  void import("./testHooks").then((hooks) => hooks.installTestHooks());
+}
+
 function Message({ title, children }: { title: string; children: React.ReactNode }) {
   return (
     <div className="splash" role="alert" data-testid="splash">

@@ -1,5 +1,6 @@
 // The editor's graph store (zustand): the document being edited, the canvas scope (the main
-// graph or an open block), selection, undo/redo history, clipboard and block grouping.
+// graph or an open block), selection, undo/redo history (history.ts), clipboard and block
+// grouping (blockGrouping.ts).
 import { applyEdgeChanges, applyNodeChanges, type EdgeChange, type NodeChange } from "@xyflow/react";
 import { create } from "zustand";
 import { Catalog, portsOf } from "./catalog";
@@ -20,20 +21,14 @@ import {
   type Graph,
   type GraphDocument,
 } from "./doc";
+import { groupIntoBlock } from "./blockGrouping";
+import { recorded, redone, undone, type Snapshot } from "./history";
+import { uniqueId, uniqueName } from "./names";
 import { connectionProblem, type Conn } from "./rules";
 
-export const CLIPBOARD_FORMAT = "torchloom.clipboard/1";
-const HISTORY_LIMIT = 200;
-const COALESCE_MS = 1200;
+export { uniqueId };
 
-interface Snapshot {
-  scope: string | null;
-  nodes: GNode[];
-  edges: GEdge[];
-  main: Graph;
-  blocks: Record<string, BlockGraph>;
-  name: string;
-}
+export const CLIPBOARD_FORMAT = "torchloom.clipboard/1";
 
 export interface EditorState {
   catalog: Catalog | null;
@@ -85,23 +80,6 @@ export interface EditorState {
   setPositions(positions: Record<string, { x: number; y: number }>): void;
 }
 
-export function uniqueId(base: string, taken: Set<string>): string {
-  const stem = base.replace(/[^A-Za-z0-9_]/g, "").toLowerCase() || "node";
-  for (let i = 1; ; i++) {
-    const id = `${stem}${i}`;
-    if (!taken.has(id)) return id;
-  }
-}
-
-function uniqueName(base: string, taken: Set<string>): string {
-  if (!taken.has(base)) return base;
-  for (let i = 2; ; i++) if (!taken.has(`${base}${i}`)) return `${base}${i}`;
-}
-
-function snap(s: EditorState): Snapshot {
-  return { scope: s.scope, nodes: s.nodes, edges: s.edges, main: s.main, blocks: s.blocks, name: s.name };
-}
-
 /** The main graph and block definitions with the canvas written back into its scope. */
 export function committed(s: Pick<EditorState, "scope" | "nodes" | "edges" | "main" | "blocks">): {
   main: Graph;
@@ -123,14 +101,7 @@ export const useEditor = create<EditorState>()((set, get) => {
   /** Record the current state for undo before a change; repeated changes with the same key
    * within a short time (typing in one field, nudging) make one undo step. */
   const checkpoint = (key?: string) => {
-    const s = get();
-    const now = Date.now();
-    if (key && key === s.lastKey && now - s.lastTime < COALESCE_MS) {
-      set({ lastTime: now });
-      return;
-    }
-    const past = [...s.past, snap(s)].slice(-HISTORY_LIMIT);
-    set({ past, future: [], lastKey: key ?? null, lastTime: now });
+    set(recorded(get(), key, Date.now()));
   };
   const changed = (patch: Partial<EditorState>) => set((s) => ({ ...patch, rev: s.rev + 1 }));
   const mapNode = (id: string, fn: (n: GNode) => GNode) =>
@@ -330,17 +301,13 @@ export const useEditor = create<EditorState>()((set, get) => {
     },
 
     undo: () => {
-      const s = get();
-      const prev = s.past[s.past.length - 1];
-      if (!prev) return;
-      changed({ ...prev, past: s.past.slice(0, -1), future: [...s.future, snap(s)], lastKey: null });
+      const step = undone(get());
+      if (step) changed(step);
     },
 
     redo: () => {
-      const s = get();
-      const next = s.future[s.future.length - 1];
-      if (!next) return;
-      changed({ ...next, future: s.future.slice(0, -1), past: [...s.past, snap(s)], lastKey: null });
+      const step = redone(get());
+      if (step) changed(step);
     },
 
     select: (ids) => {
@@ -404,68 +371,11 @@ export const useEditor = create<EditorState>()((set, get) => {
       if (!chosen.length) return null;
       const inside = new Set(chosen.map((n) => n.id));
       const blockName = uniqueName(name || "Block", new Set([...Object.keys(s.blocks), ...(s.scope ? [s.scope] : [])]));
-      const minX = Math.min(...chosen.map((n) => n.position.x));
-      const minY = Math.min(...chosen.map((n) => n.position.y));
-      const maxX = Math.max(...chosen.map((n) => n.position.x));
+      const blockId = uniqueId("block", new Set(s.nodes.filter((n) => !inside.has(n.id)).map((n) => n.id)));
+      const { innerNodes, innerEdges, outerEdges } = groupIntoBlock(chosen, s.edges, blockId);
+      // the block node sits where the grouped nodes were, on average
       const cx = chosen.reduce((a, n) => a + n.position.x, 0) / chosen.length;
       const cy = chosen.reduce((a, n) => a + n.position.y, 0) / chosen.length;
-      const innerNodes: GNode[] = chosen.map((n) => ({
-        ...n,
-        selected: false,
-        position: { x: n.position.x - minX + 240, y: n.position.y - minY + 40 },
-      }));
-      const innerEdges: GEdge[] = s.edges.filter((e) => inside.has(e.source) && inside.has(e.target)).map((e) => ({ ...e, selected: false }));
-      const taken = new Set(innerNodes.map((n) => n.id));
-      const blockId = uniqueId("block", new Set(s.nodes.filter((n) => !inside.has(n.id)).map((n) => n.id)));
-      const outerEdges: GEdge[] = s.edges.filter((e) => !inside.has(e.source) && !inside.has(e.target));
-      // incoming: one Input per distinct outside source port
-      const inputs = new Map<string, string>();
-      const incoming = s.edges.filter((e) => !inside.has(e.source) && inside.has(e.target));
-      incoming.forEach((e) => {
-        const key = `${e.source}:${e.sourceHandle ?? "out"}`;
-        let inId = inputs.get(key);
-        if (!inId) {
-          inId = taken.has("x") || inputs.size ? uniqueId("x", taken) : "x";
-          taken.add(inId);
-          inputs.set(key, inId);
-          innerNodes.push({
-            id: inId,
-            type: "g",
-            position: { x: 0, y: 40 + (inputs.size - 1) * 120 },
-            data: { type: "Input", params: {}, trainable: true },
-          });
-          outerEdges.push(edgeFromDoc({ source: e.source, source_port: e.sourceHandle ?? "out", target: blockId, target_port: inId }));
-        }
-        innerEdges.push(edgeFromDoc({ source: inId, source_port: "out", target: e.target, target_port: e.targetHandle ?? "in" }));
-      });
-      // outgoing: one Output per distinct inside source port that feeds the outside
-      const outputs = new Map<string, string>();
-      const outgoing = s.edges.filter((e) => inside.has(e.source) && !inside.has(e.target));
-      outgoing.forEach((e) => {
-        const key = `${e.source}:${e.sourceHandle ?? "out"}`;
-        let outId = outputs.get(key);
-        if (!outId) {
-          outId = taken.has("out") || outputs.size ? uniqueId("out", taken) : "out";
-          taken.add(outId);
-          outputs.set(key, outId);
-          innerNodes.push({
-            id: outId,
-            type: "g",
-            position: { x: maxX - minX + 480, y: 40 + (outputs.size - 1) * 120 },
-            data: { type: "Output", params: {}, trainable: true },
-          });
-          innerEdges.push(edgeFromDoc({ source: e.source, source_port: e.sourceHandle ?? "out", target: outId, target_port: "in" }));
-        }
-        outerEdges.push(edgeFromDoc({ source: blockId, source_port: outId, target: e.target, target_port: e.targetHandle ?? "in" }));
-      });
-      if (!outputs.size) {
-        // a block needs an Output: the last chosen node in edge order feeds it
-        const sinks = chosen.filter((n) => !innerEdges.some((e) => e.source === n.id));
-        const last = sinks[sinks.length - 1] ?? chosen[chosen.length - 1];
-        const outId = uniqueId("out", taken);
-        innerNodes.push({ id: outId, type: "g", position: { x: maxX - minX + 480, y: 40 }, data: { type: "Output", params: {}, trainable: true } });
-        innerEdges.push(edgeFromDoc({ source: last.id, source_port: "out", target: outId, target_port: "in" }));
-      }
       const blockNode: GNode = {
         id: blockId,
         type: "g",

@@ -11,6 +11,7 @@ from graph_compiler import catalog_json
 
 from ..analysis_pool import AnalysisUnavailable
 from ..errors import ApiError
+from ..rules import rules_json
 from .common import body_limit, config, document_from, json_body, services
 
 bp = Blueprint("graph", __name__, url_prefix="/api")
@@ -37,6 +38,7 @@ def document_body() -> dict:
 def catalog():
     data = catalog_json()
     data["custom_code_allowed"] = config().allow_custom_code
+    data["rules"] = rules_json()
     return jsonify(data)
 
 

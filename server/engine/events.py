@@ -122,8 +122,9 @@ class EventBus:
             self._thread = None
 
     def _dispatch(self) -> None:
-        # wake up at most every few milliseconds and hand over everything queued since: the
-        # training thread is not interrupted for each of thousands of step events a second
+        # wake up at most every dispatch_interval (50 ms, see DISPATCH_INTERVAL) and hand over
+        # everything queued since: the training thread is not interrupted for each of thousands
+        # of step events a second
         while True:
             batch = [self._queue.get()]
             while True:

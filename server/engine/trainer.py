@@ -128,7 +128,9 @@ def prepare_document(
     return raw
 
 
-def _dataset_params(raw: dict) -> dict | None:
+def _dataset_params_with_defaults(raw: dict) -> dict | None:
+    """The Dataset node's params completed with the catalog's defaults: what load_data reads
+    (None: the graph has no Dataset node). Not the params as stored in the document."""
     node = next((n for n in raw["nodes"] if n["type"] == "Dataset"), None)
     if node is None:
         return None
@@ -181,6 +183,28 @@ class Trainer:
         self.checkpoint_quota = checkpoint_quota
         self._written: list[Path] = []  # this attempt's checkpoints, in the order written
         self._best: tuple[tuple[str, float, bool], Path] | None = None  # kept whatever its age
+        # progress: a resume (_restore) starts them where its checkpoint left off
+        self.epoch = 0
+        self.global_step = 0
+        self.resume_position = 0  # batches of the current epoch already trained
+        self.latest_checkpoint: str | None = None
+        # what _setup() builds from the document, before the first step; None until then
+        self.raw_document: dict | None = None
+        self.settings: dict[str, Any] = {}
+        self.placement: Placement | None = None
+        self.loaded = None  # the data as loaded (Loaded)
+        self.normalizer = None
+        self.target_scaler = None
+        self.n_train = self.n_val = 0
+        self.source: str | None = None  # the generated model.py
+        self.train_feed: Feeder | None = None
+        self.val_feed: Feeder | None = None
+        self.order: EpochOrder | None = None
+        self.scaler: torch.amp.GradScaler | None = None
+        self.step_ctx: StepContext | None = None
+        self.step_mode = ""
+        self.step_fn = None  # eager_step(...) or a GraphedStep
+        self.metric_terms: list[tuple[int, TermMetrics]] = []
 
     # --- control -----------------------------------------------------------------------------
 
@@ -220,7 +244,7 @@ class Trainer:
                 code=exc.code,
                 reason=str(exc),
                 epochs_done=self.epoch,
-                steps_done=self.global_step if hasattr(self, "global_step") else 0,
+                steps_done=self.global_step,
             )
         except torch.cuda.OutOfMemoryError as exc:
             result.reason = (
@@ -244,9 +268,9 @@ class Trainer:
                 self.log(traceback.format_exc(), "error")
                 self.events.emit("failed", code="internal_error", reason=result.reason)
         result.history = self.history
-        result.epochs_done = getattr(self, "epoch", 0)
-        result.steps_done = getattr(self, "global_step", 0)
-        result.checkpoint = getattr(self, "latest_checkpoint", None)
+        result.epochs_done = self.epoch
+        result.steps_done = self.global_step
+        result.checkpoint = self.latest_checkpoint
         if result.status == "finished":
             result.final = dict(self.history[-1]) if self.history else {}
             self.events.emit(
@@ -276,11 +300,8 @@ class Trainer:
         from .data import DataError, Normalizer, TargetScaler, file_shapes, load_data, split
         from .data.contain import contain_document, shown
 
-        self.epoch = 0
-        self.global_step = 0
-        self.latest_checkpoint: str | None = None
         raw = prepare_document(self.document, self.overrides)
-        data_params = _dataset_params(raw)
+        data_params = _dataset_params_with_defaults(raw)
         if data_params is None:
             raise RunFailed("invalid_graph", "the graph has no Dataset node")
         try:
@@ -289,7 +310,7 @@ class Trainer:
             if data_params["source"] == "file":
                 shapes = file_shapes(data_params, base_dir=self.base_dir)
                 raw = prepare_document(raw, None, shapes)
-                data_params = _dataset_params(raw)
+                data_params = _dataset_params_with_defaults(raw)
             loaded = load_data(data_params, base_dir=self.base_dir)
         except DataError as exc:
             reason = str(exc)
@@ -304,7 +325,7 @@ class Trainer:
         self.settings = dict(analysis.settings)
         s = self.settings
         try:
-            self.placement: Placement = place(s["device"], s["precision"], self.dist.local_rank)
+            self.placement = place(s["device"], s["precision"], self.dist.local_rank)
         except SetupError as exc:
             raise RunFailed("device_error", str(exc)) from None
         device = self.placement.device
@@ -545,7 +566,7 @@ class Trainer:
         interval = plan.scheduler_interval
         accumulation = s["grad_accumulation"]
         batches = self.train_feed.steps()
-        skip = getattr(self, "resume_position", 0)
+        skip = self.resume_position
         if device.type == "cuda":
             torch.cuda.reset_peak_memory_stats(device)
         while self.epoch < s["epochs"]:

@@ -204,7 +204,9 @@ class RunModel:
             return self._validation
 
 
-def dataset_params(document: dict) -> dict:
+def stored_dataset_params(document: dict) -> dict:
+    """The run's Dataset node params as stored in its document (no catalog defaults filled
+    in: load_data fills them); 409 no_dataset when the graph has none."""
     node = next((n for n in document.get("nodes", []) if n.get("type") == "Dataset"), None)
     if node is None:
         raise ApiError(409, "no_dataset", "the run's graph has no Dataset node")
@@ -217,7 +219,7 @@ def load_run_data(document: dict, datasets_root: Path):
     from server.engine.data import DataError, load_data
     from server.engine.data.contain import contain_document
 
-    params = dataset_params(document)
+    params = stored_dataset_params(document)
     try:
         contain_document(document, datasets_root)
     except DataError as exc:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import delete, insert, select, update
 
 from .db import Database, dumps, events, loads, now, runs
 
@@ -143,13 +143,6 @@ def events_after(
         {"run_id": r.run_id, "seq": r.seq, "type": r.type, "time": r.time, "data": loads(r.data)}
         for r in rows
     ]
-
-
-def count_events(db: Database, run_id: str) -> int:
-    with db.read() as conn:
-        return conn.execute(
-            select(func.count()).select_from(events).where(events.c.run_id == run_id)
-        ).scalar_one()
 
 
 def delete_run(db: Database, run_id: str) -> bool:

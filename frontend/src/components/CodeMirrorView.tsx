@@ -41,7 +41,8 @@ export default function CodeMirrorView({ value, onChange, readOnly, ariaLabel, t
       v.destroy();
       view.current = null;
     };
-    // eslint-disable-next-line react-hooks/exhaustive-deps
+    // not on `value`: the view is built once and later values are dispatched into it (below),
+    // which keeps the cursor and the undo history
   }, [readOnly, ariaLabel]);
 
   useEffect(() => {

@@ -5,6 +5,7 @@
 // The server predicts in eval mode under inference_mode.
 import { useCallback, useEffect, useRef, useState } from "react";
 import { api } from "../api";
+import { serverRules } from "../serverRules";
 import { errorText } from "../session";
 import { runsApi, type Evaluation, type PredictResult } from "./runsApi";
 import { hasWeights, type RunRow } from "./types";
@@ -23,7 +24,7 @@ export interface InputSpec {
 /** What input widget a model's per-sample input shape allows. */
 export function inputSpec(shape: (number | string)[], source: string, dtype = "float32"): InputSpec {
   const dims = shape.slice(1).map(Number);
-  const scale = source === "digits" || source === "digits_images" ? 16 : 1;
+  const scale = serverRules().ink_scale[source] ?? 1;
   const base = { shape: dims, scale, source };
   if (dims.some((d) => !Number.isFinite(d)) || dtype.startsWith("int")) return { ...base, kind: "none" };
   if (dims.length === 3 && (dims[0] === 1 || dims[0] === 3) && dims[1] >= 4 && dims[2] >= 4 && dims[1] <= 128 && dims[2] <= 128)

@@ -3,6 +3,7 @@
 // version; delete.
 import { useState } from "react";
 import { api } from "../api";
+import { higherIsBetter } from "../serverRules";
 import { errorText, flushSave, openProject, toast } from "../session";
 import { useFeed } from "./feed";
 import { CompareCharts } from "./RunCharts";
@@ -59,7 +60,8 @@ export function RunsTable() {
       case "epochs":
         return info[r.id]?.epochs ?? (r.overrides?.epochs as number | undefined) ?? null;
       case "metric":
-        return r.best_metric_name === "val_loss" && r.best_metric !== null ? -r.best_metric : r.best_metric;
+        // negated when lower is better: the sort then ranks every metric the same way
+        return r.best_metric_name && r.best_metric !== null && !higherIsBetter(r.best_metric_name) ? -r.best_metric : r.best_metric;
       case "params":
         return info[r.id]?.params ?? null;
       case "version":

@@ -4,10 +4,10 @@
 // batched: at most one `tick` per animation frame and at most 20 a second.
 import { io, type Socket } from "socket.io-client";
 import { create } from "zustand";
+import { serverRules } from "../serverRules";
 import { RunData } from "./rundata";
 import type { RunEvent } from "./types";
 
-export const REPLAY_LIMIT = 100_000; // the server's subscribe replay limit (server/sockets.py)
 const MIN_FRAME_MS = 50; // ≤ 20 updates a second
 
 interface FeedState {
@@ -109,7 +109,7 @@ function subscribe(id: string): void {
     }
     const events = reply.events ?? [];
     const before = rd.stream.last;
-    const result = rd.stream.reply(token, events, events.length >= REPLAY_LIMIT);
+    const result = rd.stream.reply(token, events, events.length >= serverRules().replay_limit);
     rd.loaded = true;
     if (result === "resubscribe") subscribe(id);
     afterApply(rd, before, events);
@@ -150,11 +150,12 @@ export function debugSteps(id: string): { steps: number[]; losses: number[]; las
   return { steps: Array.from(rd.loss.x()), losses: Array.from(rd.loss.y()), last_seq: rd.stream.last };
 }
 
-if (typeof window !== "undefined") {
-  (window as unknown as { __torchloomRuns: unknown }).__torchloomRuns = {
-    steps: debugSteps,
-    connects: () => connects,
-    /** drop the socket's transport, as a network failure would (it reconnects by itself) */
-    dropConnection: () => (socket?.io as unknown as { engine?: { close(): void } } | undefined)?.engine?.close(),
-  };
+/** For tests: how many times the socket has connected. */
+export function connectCount(): number {
+  return connects;
+}
+
+/** For tests: drop the socket's transport, as a network failure would (it reconnects by itself). */
+export function dropConnection(): void {
+  (socket?.io as unknown as { engine?: { close(): void } } | undefined)?.engine?.close();
 }

@@ -1,8 +1,11 @@
 import { describe, expect, it } from "vitest";
+import { serverCatalog } from "../test/serverCatalog";
 import { drawingToInput, inputSpec, samplePixels } from "./Playground";
-import { overridesOf, statusOf } from "./store";
+import { bestOf, overridesOf, statusOf } from "./store";
 import { RunData } from "./rundata";
 import type { RunRow } from "./types";
+
+serverCatalog(); // the ink scales come with the catalog's rules (server/rules.py)
 
 describe("playground input", () => {
   it("picks a drawing pad for images and the flat digits, a form for small tabular inputs", () => {
@@ -63,5 +66,17 @@ describe("samplePixels", () => {
     const flat = inputSpec(["B", 64], "digits");
     expect(samplePixels(Array.from({ length: 64 }, (_, i) => i), flat)?.length).toBe(64);
     expect(samplePixels([1, 2, 3], spec)).toBeNull();
+  });
+});
+
+describe("best metric", () => {
+  const epoch = (seq: number, data: Record<string, number>) => ({ seq, type: "epoch" as const, run_id: "r", time: 0, data: { epoch: seq, ...data } });
+  it("ranks by the server's monitored metrics, the first one reported, in its direction", () => {
+    const rd = new RunData("r");
+    rd.apply([epoch(1, { val_loss: 0.9 }), epoch(2, { val_loss: 0.4 }), epoch(3, { val_loss: 0.6 })]);
+    expect(bestOf(rd)).toEqual({ name: "val_loss", value: 0.4 }); // lower is better
+    const acc = new RunData("r");
+    acc.apply([epoch(1, { val_loss: 0.4, val_accuracy: 0.7 }), epoch(2, { val_loss: 0.3, val_accuracy: 0.6 })]);
+    expect(bestOf(acc)).toEqual({ name: "val_accuracy", value: 0.7 }); // accuracy first, higher
   });
 });

@@ -4,6 +4,7 @@ import { create } from "zustand";
 import { api, ApiError, type GraphErrorJson } from "../api";
 import { canvasApi } from "../canvasApi";
 import { errorText, saveNow, toast, useSession } from "../session";
+import { serverRules } from "../serverRules";
 import { useEditor } from "../store";
 import { forget, onTerminal, peekRunData, unwatchAll, watch } from "./feed";
 import type { RunData } from "./rundata";
@@ -147,13 +148,11 @@ onTerminal((runId, type) => {
 
 /** The best validation metric in a run's epochs (as the server ranks runs). */
 export function bestOf(rd: RunData): { name: string; value: number } | null {
-  for (const [name, better] of [
-    ["val_accuracy", Math.max],
-    ["val_r2", Math.max],
-    ["val_loss", Math.min],
-  ] as const) {
-    const values = rd.epochs.map((e) => e[name]).filter((v): v is number => typeof v === "number");
-    if (values.length) return { name, value: better(...values) };
+  for (const { name, higher_is_better } of serverRules().monitored_metrics) {
+    const values = rd.epochs
+      .map((e) => (e as unknown as Record<string, unknown>)[name])
+      .filter((v): v is number => typeof v === "number");
+    if (values.length) return { name, value: higher_is_better ? Math.max(...values) : Math.min(...values) };
   }
   return null;
 }

@@ -1,5 +1,5 @@
-// The tests use the server's real catalog (never a copy): graph_compiler.catalog_json() from
-// the project's .venv, read once per test run.
+// The tests use the server's real catalog (never a copy): graph_compiler.catalog_json() and the
+// rules served with it (server/rules.py) from the project's .venv, read once per test run.
 import { execFileSync } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import { resolve } from "node:path";
@@ -18,7 +18,11 @@ export function serverCatalog(): Catalog {
   if (cached) return cached;
   const out = execFileSync(
     python(),
-    ["-c", "import json; from graph_compiler import catalog_json; print(json.dumps(catalog_json()))"],
+    [
+      "-c",
+      "import json; from graph_compiler import catalog_json; from server.rules import rules_json; " +
+        "print(json.dumps({**catalog_json(), 'rules': rules_json()}))",
+    ],
     { cwd: root, encoding: "utf-8", maxBuffer: 64 * 1024 * 1024 },
   );
   const json = JSON.parse(out) as CatalogJson;

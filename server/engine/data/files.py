@@ -96,10 +96,7 @@ def _xy(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     if x.ndim == 0 or y.ndim == 0:
         raise DataError(f"{display}: x and y must have one entry per sample, found a scalar")
-    if len(x) != len(y):
-        raise DataError(f"{display}: x has {len(x)} samples but y has {len(y)}")
-    if not len(x):
-        raise DataError(f"{display}: x and y have no samples")
+    targets.check_lengths(display, len(x), len(y))
     where_y = f"{display} {names[1]}" if names[1] != "y" else display
     xt = targets.features(display if names[0] == "x" else f"{display} {names[0]}", x)
     if task == "classification":

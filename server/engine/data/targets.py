@@ -11,10 +11,6 @@ import torch
 from .errors import DataError
 
 
-def as_numpy(a) -> np.ndarray:
-    return a.detach().cpu().numpy() if isinstance(a, torch.Tensor) else np.asarray(a)
-
-
 def check_lengths(where: str, x_len: int, y_len: int) -> None:
     if x_len != y_len:
         raise DataError(f"{where}: x has {x_len} samples but y has {y_len}")
