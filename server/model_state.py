@@ -13,7 +13,7 @@ from typing import Any
 
 import torch
 
-from graph_compiler import analyze, compile_graph
+from graph_compiler import GraphCompileError, analyze, compile_graph
 from graph_compiler.weights import node_owners
 
 
@@ -23,12 +23,22 @@ def model_state_task(document: Any, allow_custom_code: bool) -> dict:
     analysis = analyze(document, allow_custom_code=allow_custom_code)
     if not analysis.ok:
         return {"errors": [e.to_dict() for e in analysis.error_list]}
-    compiled = compile_graph(analysis, allow_custom_code=allow_custom_code)
-    model = compiled.instantiate(device="meta")
-    state = {
-        key: (tuple(value.shape), str(value.dtype).removeprefix("torch."))
-        for key, value in model.state_dict().items()
-    }
+    try:
+        compiled = compile_graph(analysis, allow_custom_code=allow_custom_code)
+        model = compiled.instantiate(device="meta")
+        state = {
+            key: (tuple(value.shape), str(value.dtype).removeprefix("torch."))
+            for key, value in model.state_dict().items()
+        }
+    except GraphCompileError as exc:
+        return {"errors": [e.to_dict() for e in exc.errors]}
+    except Exception as exc:  # custom code ran during the analysis and can break anything
+        if not allow_custom_code:
+            raise
+        text = f"{type(exc).__name__}: {exc}"[:500]
+        return {"errors": [{"node": None, "field": None, "code": "build_failed",
+                            "message": f"the model cannot be built (custom code?): {text}",
+                            "severity": "error"}]}  # fmt: skip
     return {"state": state, "owners": node_owners(compiled.attributes)}
 
 

@@ -153,3 +153,25 @@ def test_a_model_build_past_the_time_limit_is_stopped_and_its_process_replaced(t
         assert "fc.bias" in r.json["error"]["message"]  # checked against the built model
     finally:
         pool.close()
+
+
+def test_custom_code_that_breaks_the_compiler_gets_a_422_on_weights_upload(tmp_path):
+    """The custom layer's code patches the code generator in its (retired) analysis process:
+    the model cannot be built there, and the upload says so instead of a 500."""
+    code = (
+        "import graph_compiler.build as build\n"
+        "build._Generator.source = lambda self: 'raise RuntimeError(\"sabotaged\")'\n"
+        "return x * 2"
+    )
+    doc = _custom_graph(tmp_path / "unused")
+    find_node(doc, "cl")["params"]["code"] = code
+    app = make_app(tmp_path / "data", allow_custom_code=True)
+    try:
+        client = app.test_client()
+        pid = client.post("/api/projects", json={"document": doc}, headers=AUTH).json["id"]
+        r = _upload(client, pid, save({"fc.weight": torch.zeros(10, 64)}))
+        assert r.status_code == 422, r.get_json()
+        (problem,) = r.get_json()["error"]["details"]
+        assert problem["code"] == "build_failed" and "sabotaged" in problem["message"]
+    finally:
+        app.extensions["torchloom"].analysis.close()
