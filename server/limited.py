@@ -29,10 +29,18 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+from .engine.diskspace import format_bytes
 from .errors import ApiError
 
 # imported once by the fork server; the children inherit them
-PRELOAD = ["numpy", "torch", "PIL.Image", "server.engine.data", "server.storage.datasets"]
+PRELOAD = [
+    "numpy",
+    "torch",
+    "PIL.Image",
+    "server.engine.data",
+    "server.storage.datasets",
+    "server.storage.upload_checks",
+]
 # what a child that ran out of address space dies of when the allocation failure is not a
 # MemoryError (a C++ bad_alloc turned into RuntimeError by torch, or an abort)
 _ALLOC_FAILED = ("can't allocate memory", "bad_alloc", "Cannot allocate memory")
@@ -135,19 +143,12 @@ def call(
         raise ApiError(status, code, message, details)
     if kind == "memory":
         raise LimitExceeded(
-            "memory", f"{what} needs more than {_size(memory_bytes)} of memory, the limit"
+            "memory", f"{what} needs more than {format_bytes(memory_bytes)} of memory, the limit"
         )
     if kind == "died":  # under RLIMIT_AS, an allocation that fails in C code ends it
         raise LimitExceeded(
             "memory",
             f"{what} stopped abnormally (exit code {process.exitcode}), most likely at its "
-            f"memory limit of {_size(memory_bytes)}",
+            f"memory limit of {format_bytes(memory_bytes)}",
         )
     raise ChildFailed(f"{what} failed: {value}")
-
-
-def _size(n: int) -> str:
-    for unit, scale in (("GB", 2**30), ("MB", 2**20), ("KB", 2**10)):
-        if n >= scale:
-            return f"{n / scale:.3g} {unit}"
-    return f"{n} bytes"
