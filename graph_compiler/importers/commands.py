@@ -93,7 +93,8 @@ def _finish(
 
 
 def cmd_import_module(args) -> int:
-    from .torch_module import import_module, instantiate, load_class
+    from .module_loading import instantiate, load_class
+    from .torch_module import import_module
 
     try:
         shape = _shape(args.input_shape)

@@ -1,0 +1,95 @@
+"""A traced fx graph → an ImportedGraph, one fx node at a time in the graph's order.
+
+The Converter holds what the node converters share: the environment (each fx node → what it
+stands for, fx_values.py), the model's modules by path and the graph being built. It dispatches
+call_module nodes to fx_modules.py and call_function / call_method nodes to fx_functions.py; what
+they cannot map (Unsupported) becomes an opaque node (fx_opaque.py).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from torch import fx
+
+from ..names import snake
+from .fx_functions import convert_function
+from .fx_modules import convert_module
+from .fx_opaque import describe, keep_opaque
+from .fx_values import Attr, Ref
+from .graph import INPUT, ImportedGraph, ImportFailed
+from .lookup import Unsupported
+
+
+class Converter:
+    def __init__(self, gm: fx.GraphModule, graph: ImportedGraph):
+        self.gm, self.g = gm, graph
+        self.env: dict[fx.Node, Any] = {}
+        self.modules = dict(gm.named_modules())
+        self.module_calls: dict[str, int] = {}
+
+    def run(self) -> None:
+        for node in self.gm.graph.nodes:
+            if node.op == "placeholder":
+                self.env[node] = Ref(INPUT, "x")
+            elif node.op == "output":
+                self._output(node)
+            else:
+                self.env[node] = self._convert(node)
+
+    # --- helpers for the node converters ---------------------------------------------------
+
+    def shape(self, node: fx.Node) -> tuple[int, ...] | None:
+        meta = node.meta.get("tensor_meta")
+        return tuple(meta.shape) if meta is not None and hasattr(meta, "shape") else None
+
+    def value(self, arg: Any) -> Any:
+        if isinstance(arg, fx.Node):
+            return self.env[arg]
+        if isinstance(arg, list | tuple):
+            return type(arg)(self.value(a) for a in arg)
+        return arg
+
+    def tensor(self, arg: Any, node: fx.Node) -> Ref:
+        got = self.value(arg)
+        if isinstance(got, Attr):
+            raise Unsupported(f"it uses the model's tensor self.{got.name} directly")
+        if not isinstance(got, Ref):
+            raise Unsupported(f"its input {arg} is not a tensor torchloom can follow")
+        return got
+
+    def hint(self, node: fx.Node) -> str:
+        return snake(str(node.target) if node.op == "call_module" else node.name)
+
+    def add(self, node: fx.Node, type_: str, params: dict, inputs, **kw) -> Ref:
+        made = self.g.add(self.hint(node), type_, params, inputs, origin=str(node.target), **kw)
+        return Ref(made.id)
+
+    # --- dispatch --------------------------------------------------------------------------
+
+    def _convert(self, node: fx.Node) -> Any:
+        try:
+            if node.op == "call_module":
+                return convert_module(self, node)
+            if node.op in ("call_function", "call_method"):
+                return convert_function(self, node)
+            if node.op == "get_attr":  # its users become opaque: no node holds a bare tensor
+                return Attr(str(node.target))
+        except Unsupported as exc:
+            what = describe(self, node)
+            if not any(isinstance(self.env.get(a), Ref) for a in node.all_input_nodes):
+                raise ImportFailed(f"{node.name} ({what}): {exc}") from None
+            return keep_opaque(self, node, what, str(exc))
+        raise ImportFailed(f"{node.name}: unknown fx op {node.op}")  # pragma: no cover
+
+    def _output(self, node: fx.Node) -> None:
+        result = self.value(node.args[0])
+        items = list(result) if isinstance(result, tuple | list) else [result]
+        sources = node.args[0] if isinstance(node.args[0], tuple | list) else [node.args[0]]
+        for ref, src in zip(items, sources, strict=True):
+            if not isinstance(ref, Ref) or ref.node == INPUT:
+                raise ImportFailed("the model must return tensors computed from its input")
+            shape = self.shape(src) if isinstance(src, fx.Node) else None
+            if shape is None:
+                raise ImportFailed(f"no shape recorded for the output {src}")
+            self.g.outputs.append((ref.node, ref.port, shape))
