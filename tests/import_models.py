@@ -160,3 +160,14 @@ class WithParameter(nn.Module):
 
     def forward(self, x):
         return self.fc(x) + self.offset
+
+
+class CatOfSplit(nn.Module):
+    """torch.cat of torch.split's raw output: no converter knows the pattern."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(8, 8)
+
+    def forward(self, x):
+        return torch.cat(torch.split(self.fc(x), 2, dim=1), 1)

@@ -127,6 +127,16 @@ def test_a_bare_parameter_makes_its_user_opaque(tmp_path, capsys):
     assert opaque["label"] == "opaque: _operator.add"
 
 
+def test_a_pattern_no_converter_knows_is_a_clear_failure_not_a_traceback(tmp_path, capsys):
+    """Before: TypeError: 'Node' object is not iterable, with a traceback. The cat reads the
+    split's raw output (no tensor to follow), so it cannot even stay opaque: a clear failure."""
+    out = tmp_path / "graph.json"
+    assert run_cli(f"{MODELS}:CatOfSplit", "--input-shape", "2,8", "-o", str(out)) == 1
+    err = capsys.readouterr().err
+    assert "cat (torch.cat): torchloom cannot convert it (TypeError" in err
+    assert "Traceback" not in err and not out.exists()
+
+
 @pytest.mark.parametrize(
     ("spec", "shape", "says"),
     [

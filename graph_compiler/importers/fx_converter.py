@@ -76,11 +76,20 @@ class Converter:
             if node.op == "get_attr":  # its users become opaque: no node holds a bare tensor
                 return Attr(str(node.target))
         except Unsupported as exc:
-            what = describe(self, node)
-            if not any(isinstance(self.env.get(a), Ref) for a in node.all_input_nodes):
-                raise ImportFailed(f"{node.name} ({what}): {exc}") from None
-            return keep_opaque(self, node, what, str(exc))
+            return self._unsupported(node, str(exc))
+        except (TypeError, ValueError, KeyError, IndexError, AttributeError) as exc:
+            # a pattern no converter knows (e.g. torch.cat of a split's raw output): the node
+            # stays opaque like any unknown operation, never a traceback
+            return self._unsupported(
+                node, f"torchloom cannot convert it ({type(exc).__name__}: {exc})"
+            )
         raise ImportFailed(f"{node.name}: unknown fx op {node.op}")  # pragma: no cover
+
+    def _unsupported(self, node: fx.Node, reason: str) -> Any:
+        what = describe(self, node)
+        if not any(isinstance(self.env.get(a), Ref) for a in node.all_input_nodes):
+            raise ImportFailed(f"{node.name} ({what}): {reason}") from None
+        return keep_opaque(self, node, what, reason)
 
     def _output(self, node: fx.Node) -> None:
         result = self.value(node.args[0])
