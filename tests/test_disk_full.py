@@ -115,12 +115,12 @@ def test_a_run_the_scheduler_does_not_hold_can_be_stopped_resumed_and_deleted(tm
 
 
 def test_a_full_disk_while_writing_a_checkpoint_fails_the_run_as_disk_full(tmp_path, monkeypatch):
-    import server.engine.trainer as trainer_module
+    import server.engine.run_checkpoints as run_checkpoints  # where the Trainer saves them
 
     def no_room(path, state):
         raise OSError(errno.ENOSPC, "No space left on device", str(path))
 
-    monkeypatch.setattr(trainer_module, "save_checkpoint", no_room)
+    monkeypatch.setattr(run_checkpoints, "save_checkpoint", no_room)
     doc = set_params(chain("digits", [("fc", "Linear", {"out_features": 10})]), "train", epochs=2)
     seen: list = []
     t = Trainer(doc, out_dir=tmp_path / "run")
