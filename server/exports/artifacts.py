@@ -204,13 +204,11 @@ class RunModel:
             return self._validation
 
 
-def stored_dataset_params(document: dict) -> dict:
+def stored_dataset_params(document: dict) -> dict | None:
     """The run's Dataset node params as stored in its document (no catalog defaults filled
-    in: load_data fills them); 409 no_dataset when the graph has none."""
+    in: load_data fills them); None when the graph has no Dataset node."""
     node = next((n for n in document.get("nodes", []) if n.get("type") == "Dataset"), None)
-    if node is None:
-        raise ApiError(409, "no_dataset", "the run's graph has no Dataset node")
-    return dict(node.get("params") or {})
+    return dict(node.get("params") or {}) if node is not None else None
 
 
 def load_run_data(document: dict, datasets_root: Path):
@@ -220,6 +218,8 @@ def load_run_data(document: dict, datasets_root: Path):
     from server.engine.data.contain import contain_document
 
     params = stored_dataset_params(document)
+    if params is None:
+        raise ApiError(409, "no_dataset", "the run's graph has no Dataset node")
     try:
         contain_document(document, datasets_root)
     except DataError as exc:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 
 from ..engine.trainer import ENVIRONMENT_FILE
-from .artifacts import RunFiles
+from .artifacts import RunFiles, stored_dataset_params
 
 RUN_INITIAL = "initial.safetensors"  # a warm-started run's initial weights, in its folder
 INITIAL_FILE = "initial_state_dict.pt"  # ... and in code.zip
@@ -23,9 +23,8 @@ SKLEARN = {  # built-in source → (loader, x reshape, task)
 
 
 def dataset_params(document: dict) -> dict:
-    """The Dataset node's parameters, as the run's graph.json has them."""
-    node = next((n for n in document.get("nodes", []) if n.get("type") == "Dataset"), None)
-    return dict((node or {}).get("params") or {})
+    """The Dataset node's parameters, as the run's graph.json has them ({} without one)."""
+    return stored_dataset_params(document) or {}
 
 
 def recorded_threads(files: RunFiles) -> int | None:
