@@ -1,13 +1,17 @@
 """`torchloom import-onnx model.onnx`: an ONNX graph's common ops as catalog nodes, with weights.
 
 Supported: Gemm and MatMul (+ Add of a bias) with constant weights → Linear; Conv → Conv1d/2d;
-MaxPool / AveragePool / GlobalAveragePool; BatchNormalization; LayerNormalization; the
-activations whose name is a catalog layer's (Relu → ReLU, LeakyRelu, Gelu, Softmax, ...);
-Add / Mul / Concat / MatMul of two tensors; Reshape / Flatten / Transpose; ReduceMean;
-Identity / Dropout (inference). Shape computations that only feed a Reshape (Shape → Gather →
-Concat, as exporters write for a dynamic batch) are dropped: the Reshape keeps the batch and
-takes the per-sample shape that shape inference gives. Anything else is listed, every op at
-once, in the error. External data is read only from files inside the model's folder.
+ConvTranspose → ConvTranspose1d/2d; MaxPool / AveragePool / GlobalAveragePool;
+BatchNormalization; LayerNormalization; the activations whose name is a catalog layer's
+(Relu → ReLU, LeakyRelu, Gelu, Softmax, ...); Clip → ReLU6 / Hardtanh / ReLU; Add / Mul /
+Concat / MatMul of two tensors; Reshape / Flatten; Transpose / Squeeze / Unsqueeze / Slice /
+Gather / Expand (onnx_layout.py: also time-major values); Gather of a constant table →
+Embedding; LSTM / GRU / RNN (onnx_recurrent.py); ReduceMean; Identity / Dropout (inference).
+Nodes whose inputs are all constants (weight slicing, Range) are evaluated here. Shape
+computations that only feed a Reshape or an Expand (Shape → Gather → Concat, as exporters
+write for a dynamic batch) are dropped: the Reshape keeps the batch and takes the per-sample
+shape that shape inference gives. Anything else is listed, every op at once, in the error.
+External data is read only from files inside the model's folder.
 """
 
 from __future__ import annotations
@@ -23,9 +27,24 @@ from ..catalog import CATALOG
 from ..names import snake
 from .graph import INPUT, ImportedGraph, ImportFailed
 from .lookup import Unsupported, normalized
+from .onnx_layout import LayoutOps
+from .onnx_recurrent import RecurrentOps
 
 ALIASES = {"alpha": ("negative_slope", "alpha"), "axis": ("dim",)}  # ONNX attribute → param
-SHAPE_INPUTS = {"Reshape": (1,), "ReduceMean": (1,), "Squeeze": (1,), "Unsqueeze": (1,)}
+# inputs that are shapes or indices, never data (a batch-dependent shape is computed from x)
+SHAPE_INPUTS = {
+    "Reshape": (1,),
+    "ReduceMean": (1,),
+    "Squeeze": (1,),
+    "Unsqueeze": (1,),
+    "Expand": (1,),
+    "Slice": (1, 2, 3, 4),
+    "ConstantOfShape": (0,),
+    "Clip": (1, 2),
+}
+# ops that turn all-zero values (recurrent initial states) into all-zero values
+KEEP_ZEROS = {"Squeeze", "Unsqueeze", "Slice", "Split", "Reshape", "Transpose", "Gather", "Concat"}
+NOT_FOLDED = {"RandomNormal", "RandomUniform", "RandomNormalLike", "RandomUniformLike"}
 
 
 def _load(path: Path):
@@ -96,7 +115,9 @@ def import_onnx(path: Path, name: str | None = None):
             f"input {inputs[0].name} needs a known per-sample shape (batch first), got {in_shape}"
         )
     graph = ImportedGraph(name or g.name or path.stem, (1, *in_shape[1:]))
-    converter = _Converter(graph, consts, shapes, Counter(n for node in g.node for n in node.input))
+    uses = Counter(n for node in g.node for n in node.input)
+    uses.update(o.name for o in g.output)
+    converter = _Converter(graph, consts, shapes, uses)
     converter.values[inputs[0].name] = (INPUT, "x")
     nodes = list(g.node)
     needed = _data_nodes(nodes, [o.name for o in g.output])
@@ -107,6 +128,8 @@ def import_onnx(path: Path, name: str | None = None):
             attr = {a.name: a for a in node.attribute}
             if "value" in attr:
                 consts[node.output[0]] = numpy_helper.to_array(attr["value"].t)
+            continue
+        if _fold(node, consts):
             continue
         if index not in needed:
             continue
@@ -130,7 +153,10 @@ def import_onnx(path: Path, name: str | None = None):
             f"{path.name} uses ops that import-onnx does not support: " + "; ".join(listed)
         )
     for out in g.output:
-        ref = converter.values.get(out.name)
+        try:
+            ref = converter.tensor(out.name) if out.name in converter.values else None
+        except Unsupported as exc:
+            raise ImportFailed(f"the output {out.name}: {exc}") from None
         if ref is None or ref[0] == INPUT:
             raise ImportFailed(f"the output {out.name} is not computed from the input")
         shape = shapes.get(out.name)
@@ -151,6 +177,24 @@ def _shapes(model) -> dict[str, tuple]:
     return found
 
 
+def _fold(node, consts: dict) -> bool:
+    """A node whose inputs are all constants (weights sliced and re-joined, a Range) becomes a
+    constant, computed with onnx's reference implementation."""
+    from onnx.reference import ReferenceEvaluator
+
+    names = [n for n in node.input if n]
+    if not names or node.op_type in NOT_FOLDED or not all(n in consts for n in names):
+        return False
+    try:
+        results = ReferenceEvaluator(node).run(None, {n: consts[n] for n in names})
+    except Exception:
+        return False
+    for name, value in zip(node.output, results, strict=False):
+        if name:
+            consts[name] = np.asarray(value)
+    return True
+
+
 def _data_nodes(nodes: list, outputs: list[str]) -> set[int]:
     """Indices of the nodes whose outputs reach a graph output as data (not only as a shape)."""
     producer = {out: i for i, node in enumerate(nodes) for out in node.output}
@@ -167,22 +211,42 @@ def _data_nodes(nodes: list, outputs: list[str]) -> set[int]:
     return seen
 
 
-class _Converter:
+class _Converter(LayoutOps, RecurrentOps):
     def __init__(self, graph: ImportedGraph, consts: dict, shapes: dict, uses: Counter):
         self.g, self.consts, self.shapes, self.uses = graph, consts, shapes, uses
         self.values: dict[str, tuple[str, str]] = {}  # ONNX value → (node, port)
+        self.layout: dict[str, list] = {}  # ONNX value → its axes, when not batch-first
+        self.zeros: set[str] = set()  # values known to be all zeros (initial states)
         self.state: dict[str, torch.Tensor] = {}
 
-    def tensor(self, name: str) -> tuple[str, str]:
+    def tensor_raw(self, name: str) -> tuple[str, str]:
+        """The node and port computing `name`, whatever its axes (see onnx_layout.py)."""
         ref = self.values.get(name)
         if ref is None:
             raise Unsupported(f"its input {name} is a constant, not a tensor from the input")
+        return ref
+
+    def tensor(self, name: str) -> tuple[str, str]:
+        """The batch-first tensor of `name`, Permute / Unsqueeze nodes written if needed."""
+        ref = self.tensor_raw(name)
+        if name in self.layout:
+            ref = self.materialize(name, ref, None)
         return ref
 
     def const(self, name: str) -> np.ndarray | None:
         return self.consts.get(name) if name else None
 
     def emit(self, node, type_: str, params: dict, inputs, weights: dict | None = None) -> None:
+        made = self._add(node, type_, params, inputs, weights)
+        self.values[node.output[0]] = (made.id, "out")
+        self.layout.pop(node.output[0], None)
+
+    def emit_on(self, node, type_: str, params: dict, ref, suffix: str | None = None):
+        """A one-input node on `ref`, for a step of an ONNX op; its (node, port)."""
+        made = self._add(node, type_, params, [("in", ref)], None, suffix)
+        return (made.id, "out")
+
+    def _add(self, node, type_, params, inputs, weights, suffix: str | None = None):
         spec = CATALOG[type_]
         clean = {}
         for key, value in params.items():
@@ -191,21 +255,22 @@ class _Converter:
             if p is not None and p.default is not None and value == p.default:
                 continue
             clean[key] = value
-        hint = snake(node.name or node.output[0] or type_)
+        base = (node.name or node.output[0]) if node is not None else type_
+        hint = snake(f"{base}_{suffix}" if suffix else base)
         made = self.g.add(
             hint,
             type_,
             clean,
             [(port, src, src_port) for port, (src, src_port) in inputs],
-            label=node.name or None,
+            label=(node.name or None) if node is not None and not suffix else None,
             module_path=None,
-            origin=node.op_type,
+            origin=node.op_type if node is not None else type_,
         )
         if weights:
             made.module_path = made.id
             for key, value in weights.items():
                 self.state[f"{made.id}.{key}"] = torch.from_numpy(np.array(value, copy=True))
-        self.values[node.output[0]] = (made.id, "out")
+        return made
 
     def knows(self, op_type: str) -> bool:
         return hasattr(self, f"_op_{op_type}") or _activation(op_type) is not None
@@ -216,6 +281,10 @@ class _Converter:
     def convert(self, node, helper) -> None:
         attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
         op = node.op_type
+        data = [n for n in node.input[:1] if n] if op != "Concat" else [n for n in node.input if n]
+        if op in KEEP_ZEROS and data and all(n in self.zeros for n in data):
+            self.zeros.update(o for o in node.output if o)  # an initial state, split or reshaped
+            return
         handler = getattr(self, f"_op_{op}", None)
         if handler is not None:
             handler(node, attrs)
@@ -334,6 +403,50 @@ class _Converter:
         x = self.tensor(node.input[0])
         self.emit(node, f"Conv{dims}d", params, [("in", x)], weights)
 
+    def _op_ConvTranspose(self, node, attrs) -> None:
+        w = self.const(node.input[1])
+        if w is None or w.ndim not in (3, 4):
+            raise Unsupported("a 1-D or 2-D transposed convolution with constant weights")
+        if "output_shape" in attrs:
+            raise Unsupported("an explicit output_shape")
+        dims, groups = w.ndim - 2, attrs.get("group", 1)
+        params = {
+            "out_channels": int(w.shape[1]) * groups,  # ONNX and torch: (C_in, C_out/groups, k)
+            "kernel_size": list(w.shape[2:]),
+            "stride": attrs.get("strides", [1] * dims),
+            "padding": _symmetric(attrs, dims),
+            "output_padding": attrs.get("output_padding", [0] * dims),
+            "dilation": attrs.get("dilations", [1] * dims),
+            "groups": groups,
+        }
+        weights = {"weight": w}
+        bias = self.const(node.input[2]) if len(node.input) > 2 and node.input[2] else None
+        if bias is None:
+            params["bias"] = False
+        else:
+            weights["bias"] = bias
+        x = self.tensor(node.input[0])
+        self.emit(node, f"ConvTranspose{dims}d", params, [("in", x)], weights)
+
+    def _op_Clip(self, node, attrs) -> None:
+        bounds = []
+        for i, key in ((1, "min"), (2, "max")):
+            name = node.input[i] if len(node.input) > i else ""
+            value = self.const(name) if name else attrs.get(key)
+            if name and value is None:
+                raise Unsupported(f"a {key} that is not a constant")
+            bounds.append(None if value is None else float(np.asarray(value).reshape(-1)[0]))
+        low, high = bounds
+        x = [("in", self.tensor(node.input[0]))]
+        if low == 0.0 and high == 6.0:
+            self.emit(node, "ReLU6", {}, x)
+        elif low == 0.0 and high is None:
+            self.emit(node, "ReLU", {}, x)
+        elif low is not None and high is not None:
+            self.emit(node, "Hardtanh", {"min_val": low, "max_val": high}, x)
+        else:
+            raise Unsupported("a clip with one bound other than min 0")
+
     def _pool(self, node, attrs, kind: str) -> None:
         kernel = attrs.get("kernel_shape")
         if not kernel or len(kernel) not in (1, 2):
@@ -410,6 +523,8 @@ class _Converter:
 
     def _op_Reshape(self, node, attrs) -> None:
         src, out = self.shapes.get(node.input[0]), self.shapes.get(node.output[0])
+        if node.input[0] in self.layout and self.lazy_reshape(node):
+            return
         if not src or not out or not all(isinstance(d, int) for d in out[1:]):
             raise Unsupported("an output shape that shape inference does not know")
         if out[0] != src[0]:
@@ -419,18 +534,6 @@ class _Converter:
             self.emit(node, "Flatten", {}, [("in", x)])
         else:
             self.emit(node, "Reshape", {"shape": list(out[1:])}, [("in", x)])
-
-    def _op_Transpose(self, node, attrs) -> None:
-        perm = list(attrs.get("perm", []))
-        if not perm or perm[0] != 0:
-            raise Unsupported("a permutation that moves the batch dimension")
-        moved = [i for i, p in enumerate(perm) if p != i]
-        x = self.tensor(node.input[0])
-        if len(moved) == 2:
-            params = {"dim0": moved[0], "dim1": moved[1]}
-            self.emit(node, "Transpose", params, [("in", x)])
-        else:
-            self.emit(node, "Permute", {"dims": perm}, [("in", x)])
 
     def _op_ReduceMean(self, node, attrs) -> None:
         axes = attrs.get("axes")
