@@ -239,21 +239,22 @@ def test_torch_export_with_layer_norm_and_activations(tmp_path):
 
 class Recurrent(torch.nn.Module):
     """ConvTranspose2d, ReLU6, Hardtanh, then the image as a sequence through a 2-layer LSTM, a
-    GRU (torch's exporter unrolls nn.RNN into MatMuls: no RNN op to test here); Slice,
-    Squeeze / Unsqueeze, Gather (the last step), Softmax."""
+    bidirectional GRU (torch's exporter unrolls nn.RNN into MatMuls: no RNN op to test here); Slice,
+    Squeeze / Unsqueeze, Gather (the last step), Softmax; x * x (one tensor twice into a node)."""
 
     def __init__(self):
         super().__init__()
         self.up = torch.nn.ConvTranspose2d(3, 4, 2, stride=2)
         self.clip = torch.nn.Hardtanh(-0.5, 0.75)
         self.lstm = torch.nn.LSTM(4, 6, num_layers=2, batch_first=True)
-        self.gru = torch.nn.GRU(6, 5, batch_first=True)
-        self.head = torch.nn.Linear(5, 3)
+        self.gru = torch.nn.GRU(6, 5, batch_first=True, bidirectional=True)
+        self.head = torch.nn.Linear(10, 3)
 
     def forward(self, x):
         h = self.clip(self.up(x))
         seq = h.flatten(2).transpose(1, 2)[:, 2:]  # (B, 60, 4)
-        seq = self.gru(self.lstm(seq)[0])[0].unsqueeze(1).squeeze(1)
+        seq = self.lstm(seq)[0]
+        seq = self.gru(torch.nn.functional.relu6(seq * seq))[0].unsqueeze(1).squeeze(1)
         return torch.softmax(torch.nn.functional.relu6(self.head(seq[:, -1])), dim=-1)
 
 

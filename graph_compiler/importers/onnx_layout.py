@@ -110,19 +110,26 @@ class LayoutOps:
         self.set_lazy(node.output[0], ref, axes)
 
     def lazy_reshape(self, node) -> bool:
-        """A Reshape of a lazily held value that only drops its size-1 axes: no node."""
+        """A Reshape of a lazily held value that drops its size-1 axes and merges neighbouring
+        axes that are neighbouring dims of the torchloom tensor (a bidirectional layer's
+        directions): a Reshape node only for the merge, the batch wherever it is."""
         axes = self.layout.get(node.input[0])
         if axes is None:
             return False
         src = self.shapes.get(node.input[0]) or ()
         out = self.shapes.get(node.output[0]) or ()
         kept = [(d, a) for d, a in zip(src, axes, strict=False) if a is not None]
-        unknown = [d for d in out if not _known(d)]
-        if len(src) != len(axes) or len(out) != len(kept) or len(unknown) > 1:
+        if len(src) != len(axes) or not out:
             return False
-        if any(_known(o) and o != d for o, (d, _) in zip(out, kept, strict=True)):
+        groups = _merge(kept, out)
+        if groups is None:
             return False
-        self.set_lazy(node.output[0], self.values[node.input[0]], [a for _, a in kept])
+        ref = self.values[node.input[0]]
+        by_dim = sorted(groups, key=lambda g: g[0][1])
+        if any(len(g) > 1 for g in groups):
+            sizes = [int(np.prod([d for d, _ in g])) for g in by_dim if g[0][1] != 0]
+            ref = self.emit_on(node, "Reshape", {"shape": sizes}, ref, suffix="merge")
+        self.set_lazy(node.output[0], ref, [by_dim.index(g) for g in groups])
         return True
 
     # --- ops on one mapped dim -----------------------------------------------------------
@@ -215,6 +222,40 @@ class LayoutOps:
         if value is not None and np.any(_array(value)):
             raise Unsupported("a fill value other than 0")
         self.zeros.add(node.output[0])
+
+
+def _merge(kept: list, out: tuple) -> list | None:
+    """`kept` ((size, torchloom dim) per axis) grouped into the axes of `out`, each group a run
+    of consecutive torchloom dims, the batch alone; an unknown size only last, taking the rest.
+    None when the reshape is anything else."""
+    groups, i = [], 0
+    for n, size in enumerate(out):
+        if not _known(size):
+            if n != len(out) - 1 or i >= len(kept):
+                return None
+            group = kept[i:]
+        elif isinstance(size, str):  # the batch symbol: exactly that axis
+            if i >= len(kept) or kept[i][0] != size:
+                return None
+            group = kept[i : i + 1]
+        else:
+            group, product = [], 1
+            while i + len(group) < len(kept) and product < size:
+                entry = kept[i + len(group)]
+                if not isinstance(entry[0], int):
+                    return None
+                group.append(entry)
+                product *= entry[0]
+            if product != size or not group:
+                return None
+        dims = [a for _, a in group]
+        if dims != list(range(dims[0], dims[0] + len(dims))) or (0 in dims and len(dims) > 1):
+            return None
+        if len(group) > 1 and not all(isinstance(d, int) for d, _ in group):
+            return None
+        groups.append(group)
+        i += len(group)
+    return groups if i == len(kept) else None
 
 
 def _known(d) -> bool:

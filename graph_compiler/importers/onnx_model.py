@@ -247,6 +247,7 @@ class _Converter(LayoutOps, RecurrentOps):
         return (made.id, "out")
 
     def _add(self, node, type_, params, inputs, weights, suffix: str | None = None):
+        inputs = self._distinct(node, inputs)
         spec = CATALOG[type_]
         clean = {}
         for key, value in params.items():
@@ -271,6 +272,17 @@ class _Converter(LayoutOps, RecurrentOps):
             for key, value in weights.items():
                 self.state[f"{made.id}.{key}"] = torch.from_numpy(np.array(value, copy=True))
         return made
+
+    def _distinct(self, node, inputs: list) -> list:
+        """x * x: a graph document holds one edge per (source, target, port), so a second use
+        of the same tensor by one node goes through an Identity node of its own."""
+        seen, out = set(), []
+        for port, ref in inputs:
+            if (port, ref) in seen:
+                ref = self.emit_on(node, "Identity", {}, ref, suffix="again")
+            seen.add((port, ref))
+            out.append((port, ref))
+        return out
 
     def knows(self, op_type: str) -> bool:
         return hasattr(self, f"_op_{op_type}") or _activation(op_type) is not None
