@@ -59,18 +59,23 @@ def exported(app, example: str, run_id: str, tmp: Path) -> tuple[Path, torch.nn.
     return path, model.eval(), tuple(compiled.analysis.data.x_shape)
 
 
-@pytest.mark.parametrize(
-    ("example", "run_id"),
-    [
-        ("digits_mlp", "00000000000000b1"),
-        ("digits_cnn", "00000000000000b2"),
-        ("residual_cnn", "00000000000000b3"),
-        ("diabetes_regression", "00000000000000b4"),
-        ("digits_autoencoder", "00000000000000b6"),
-        ("multitask_digits", "00000000000000b7"),
-        ("gru_sequences", "00000000000000b8"),
-    ],
-)
+REIMPORTED = [
+    ("digits_mlp", "00000000000000b1"),
+    ("digits_cnn", "00000000000000b2"),
+    ("residual_cnn", "00000000000000b3"),
+    ("diabetes_regression", "00000000000000b4"),
+    ("digits_autoencoder", "00000000000000b6"),
+    ("multitask_digits", "00000000000000b7"),
+    ("gru_sequences", "00000000000000b8"),
+    ("transformer_classifier", "00000000000000b9"),
+]
+
+
+def test_every_example_is_reimported():
+    assert sorted(e for e, _ in REIMPORTED) == sorted(p.stem for p in EXAMPLES.glob("*.json"))
+
+
+@pytest.mark.parametrize(("example", "run_id"), REIMPORTED)
 def test_torchloom_exports_reimport_with_the_same_outputs(app, example, run_id, tmp_path, capsys):
     path, original, x_shape = exported(app, example, run_id, tmp_path)
     out = tmp_path / "graph.json"
@@ -274,6 +279,47 @@ def test_torch_export_with_recurrent_layers_and_new_ops(tmp_path):
     assert sum(t.numel() for t in weights.values()) == sum(
         p.numel() for p in Recurrent().parameters()
     )
+
+
+@pytest.mark.parametrize(("norm_first", "activation"), [(False, "relu"), (True, "gelu")])
+def test_torch_transformer_encoder_becomes_encoder_layers(tmp_path, norm_first, activation):
+    """nn.TransformerEncoder as torch's exporter decomposes it: one TransformerEncoderLayer node
+    per layer, proved equal to the exported ops before it is used."""
+    torch.manual_seed(0)
+    layer = torch.nn.TransformerEncoderLayer(
+        16, 2, 24, 0.1, activation, batch_first=True, norm_first=norm_first
+    )
+    encoder = torch.nn.TransformerEncoder(layer, 2, enable_nested_tensor=False)
+
+    class Net(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.embed, self.encoder, self.head = (
+                torch.nn.Linear(3, 16),
+                encoder,
+                torch.nn.Linear(16, 4),
+            )
+
+        def forward(self, x):
+            return self.head(self.encoder(self.embed(x)).mean(dim=1))
+
+    model = Net().eval()
+    x = torch.randn(4, 5, 3)
+    program = torch.export.export(
+        model, (x,), dynamic_shapes=({0: torch.export.Dim("batch", min=1)},), strict=False
+    )
+    path = tmp_path / "encoder.onnx"
+    torch.onnx.export(program, (x,), str(path), dynamo=True, input_names=["x"], verbose=False)
+    _, diff = _compare_with_runtime(path, tmp_path, x.numpy())
+    assert diff <= 1e-5, diff
+    nodes = json.loads((tmp_path / "graph.json").read_text())["nodes"]
+    layers = [n for n in nodes if n["type"] == "TransformerEncoderLayer"]
+    assert len(layers) == 2
+    assert layers[0]["params"]["nhead"] == 2 and layers[0]["params"]["dim_feedforward"] == 24
+    assert layers[0]["params"].get("norm_first", False) is norm_first
+    assert layers[0]["params"].get("activation", "relu") == activation
+    weights = load_file(str(tmp_path / "graph.safetensors"))
+    assert sum(t.numel() for t in weights.values()) == sum(p.numel() for p in model.parameters())
 
 
 def test_unsupported_ops_are_listed(tmp_path, capsys):

@@ -27,6 +27,9 @@ from ..catalog import CATALOG
 from ..names import snake
 from .graph import INPUT, ImportedGraph, ImportFailed
 from .lookup import Unsupported, normalized
+from .onnx_attention import EncoderMatch, find_encoder_layers
+from .onnx_files import load as _load
+from .onnx_layers import LayerOps
 from .onnx_layout import LayoutOps
 from .onnx_recurrent import RecurrentOps
 
@@ -45,53 +48,6 @@ SHAPE_INPUTS = {
 # ops that turn all-zero values (recurrent initial states) into all-zero values
 KEEP_ZEROS = {"Squeeze", "Unsqueeze", "Slice", "Split", "Reshape", "Transpose", "Gather", "Concat"}
 NOT_FOLDED = {"RandomNormal", "RandomUniform", "RandomNormalLike", "RandomUniformLike"}
-
-
-def _load(path: Path):
-    import onnx
-
-    if not path.is_file():
-        raise ImportFailed(f"{path}: no such file")
-    try:
-        model = onnx.load(str(path), load_external_data=False)
-    except Exception as exc:
-        raise ImportFailed(f"{path} is not an ONNX model: {exc}") from None
-    _load_external_data(model, path.resolve().parent)
-    try:
-        onnx.checker.check_model(model)
-    except Exception as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ImportFailed(f"{path} fails onnx.checker: {first[:300]}") from None
-    try:
-        return onnx.shape_inference.infer_shapes(model, data_prop=True)
-    except Exception:
-        return model
-
-
-def _load_external_data(model, folder: Path) -> None:
-    """Tensors stored outside the .onnx file: only from files inside its own folder."""
-    from onnx.external_data_helper import uses_external_data
-
-    for tensor in model.graph.initializer:
-        if not uses_external_data(tensor):
-            continue
-        info = {e.key: e.value for e in tensor.external_data}
-        location = info.get("location", "")
-        target = (folder / location).resolve()
-        if not location or Path(location).is_absolute() or folder not in target.parents:
-            raise ImportFailed(
-                f"initializer {tensor.name}: its external data {location!r} is outside the "
-                f"model's folder {folder}; refusing to read it"
-            )
-        if not target.is_file():
-            raise ImportFailed(f"initializer {tensor.name}: external data {location} not found")
-        offset, length = int(info.get("offset", 0)), int(info.get("length", 0) or 0)
-        with open(target, "rb") as f:
-            f.seek(offset)
-            raw = f.read(length) if length else f.read()
-        tensor.raw_data = raw
-        del tensor.external_data[:]
-        tensor.data_location = 0  # DEFAULT: the bytes are in the tensor now
 
 
 def import_onnx(path: Path, name: str | None = None):
@@ -120,18 +76,28 @@ def import_onnx(path: Path, name: str | None = None):
     converter = _Converter(graph, consts, shapes, uses)
     converter.values[inputs[0].name] = (INPUT, "x")
     nodes = list(g.node)
-    needed = _data_nodes(nodes, [o.name for o in g.output])
-    unsupported: dict[str, list[str]] = {}
-    failed: set[str] = set()  # values downstream of an unsupported op: not reported again
+    constant = set()  # Constant nodes and nodes of constants only: values, not graph nodes
     for index, node in enumerate(nodes):
         if node.op_type == "Constant":
             attr = {a.name: a for a in node.attribute}
             if "value" in attr:
                 consts[node.output[0]] = numpy_helper.to_array(attr["value"].t)
+            constant.add(index)
+        elif _fold(node, consts):
+            constant.add(index)
+    needed = _data_nodes(nodes, [o.name for o in g.output])
+    layers = find_encoder_layers(
+        nodes, consts, shapes, {o.name for o in g.output}, model.opset_import
+    )
+    starts = {m.start: m for m in layers}
+    inside = {i for m in layers for i in m.region}
+    unsupported: dict[str, list[str]] = {}
+    failed: set[str] = set()  # values downstream of an unsupported op: not reported again
+    for index, node in enumerate(nodes):
+        if index in starts:
+            converter.encoder_layer(nodes[index], starts[index])
             continue
-        if _fold(node, consts):
-            continue
-        if index not in needed:
+        if index in constant or index in inside or index not in needed:
             continue
         where = node.name or node.output[0]
         if failed & set(node.input):  # after an unsupported op: only unknown op types count
@@ -211,7 +177,7 @@ def _data_nodes(nodes: list, outputs: list[str]) -> set[int]:
     return seen
 
 
-class _Converter(LayoutOps, RecurrentOps):
+class _Converter(LayerOps, LayoutOps, RecurrentOps):
     def __init__(self, graph: ImportedGraph, consts: dict, shapes: dict, uses: Counter):
         self.g, self.consts, self.shapes, self.uses = graph, consts, shapes, uses
         self.values: dict[str, tuple[str, str]] = {}  # ONNX value → (node, port)
@@ -283,6 +249,12 @@ class _Converter(LayoutOps, RecurrentOps):
             seen.add((port, ref))
             out.append((port, ref))
         return out
+
+    def encoder_layer(self, first, match: EncoderMatch) -> None:
+        """The region onnx_attention.py proved to be an nn.TransformerEncoderLayer."""
+        x = self.tensor(match.source)
+        made = self._add(first, "TransformerEncoderLayer", match.params, [("in", x)], match.weights)
+        self.values[match.output] = (made.id, "out")
 
     def knows(self, op_type: str) -> bool:
         return hasattr(self, f"_op_{op_type}") or _activation(op_type) is not None
@@ -393,141 +365,6 @@ class _Converter(LayoutOps, RecurrentOps):
         refs = [("in", self.tensor(n)) for n in node.input]
         self.emit(node, "Concat", {"dim": attrs.get("axis", 1)}, refs)
 
-    def _op_Conv(self, node, attrs) -> None:
-        w = self.const(node.input[1])
-        if w is None or w.ndim not in (3, 4):
-            raise Unsupported("a 1-D or 2-D convolution with constant weights")
-        dims = w.ndim - 2
-        params = {
-            "out_channels": int(w.shape[0]),
-            "kernel_size": list(w.shape[2:]),
-            "stride": attrs.get("strides", [1] * dims),
-            "padding": _symmetric(attrs, dims),
-            "dilation": attrs.get("dilations", [1] * dims),
-            "groups": attrs.get("group", 1),
-        }
-        weights = {"weight": w}
-        bias = self.const(node.input[2]) if len(node.input) > 2 else None
-        if bias is None:
-            params["bias"] = False
-        else:
-            weights["bias"] = bias
-        x = self.tensor(node.input[0])
-        self.emit(node, f"Conv{dims}d", params, [("in", x)], weights)
-
-    def _op_ConvTranspose(self, node, attrs) -> None:
-        w = self.const(node.input[1])
-        if w is None or w.ndim not in (3, 4):
-            raise Unsupported("a 1-D or 2-D transposed convolution with constant weights")
-        if "output_shape" in attrs:
-            raise Unsupported("an explicit output_shape")
-        dims, groups = w.ndim - 2, attrs.get("group", 1)
-        params = {
-            "out_channels": int(w.shape[1]) * groups,  # ONNX and torch: (C_in, C_out/groups, k)
-            "kernel_size": list(w.shape[2:]),
-            "stride": attrs.get("strides", [1] * dims),
-            "padding": _symmetric(attrs, dims),
-            "output_padding": attrs.get("output_padding", [0] * dims),
-            "dilation": attrs.get("dilations", [1] * dims),
-            "groups": groups,
-        }
-        weights = {"weight": w}
-        bias = self.const(node.input[2]) if len(node.input) > 2 and node.input[2] else None
-        if bias is None:
-            params["bias"] = False
-        else:
-            weights["bias"] = bias
-        x = self.tensor(node.input[0])
-        self.emit(node, f"ConvTranspose{dims}d", params, [("in", x)], weights)
-
-    def _op_Clip(self, node, attrs) -> None:
-        bounds = []
-        for i, key in ((1, "min"), (2, "max")):
-            name = node.input[i] if len(node.input) > i else ""
-            value = self.const(name) if name else attrs.get(key)
-            if name and value is None:
-                raise Unsupported(f"a {key} that is not a constant")
-            bounds.append(None if value is None else float(np.asarray(value).reshape(-1)[0]))
-        low, high = bounds
-        x = [("in", self.tensor(node.input[0]))]
-        if low == 0.0 and high == 6.0:
-            self.emit(node, "ReLU6", {}, x)
-        elif low == 0.0 and high is None:
-            self.emit(node, "ReLU", {}, x)
-        elif low is not None and high is not None:
-            self.emit(node, "Hardtanh", {"min_val": low, "max_val": high}, x)
-        else:
-            raise Unsupported("a clip with one bound other than min 0")
-
-    def _pool(self, node, attrs, kind: str) -> None:
-        kernel = attrs.get("kernel_shape")
-        if not kernel or len(kernel) not in (1, 2):
-            raise Unsupported("a 1-D or 2-D window")
-        dims = len(kernel)
-        params = {
-            "kernel_size": kernel,
-            "stride": attrs.get("strides", [1] * dims),
-            "padding": _symmetric(attrs, dims),
-            "ceil_mode": bool(attrs.get("ceil_mode", 0)),
-        }
-        if kind == "MaxPool":
-            if attrs.get("storage_order", 0) or (len(node.output) > 1 and node.output[1]):
-                raise Unsupported("indices output or storage order")
-            params["dilation"] = attrs.get("dilations", [1] * dims)
-        else:
-            params["count_include_pad"] = bool(attrs.get("count_include_pad", 0))
-        self.emit(node, f"{kind}{dims}d", params, [("in", self.tensor(node.input[0]))])
-
-    def _op_MaxPool(self, node, attrs) -> None:
-        self._pool(node, attrs, "MaxPool")
-
-    def _op_AveragePool(self, node, attrs) -> None:
-        self._pool(node, attrs, "AvgPool")
-
-    def _op_GlobalAveragePool(self, node, attrs) -> None:
-        shape = self.shapes.get(node.input[0]) or ()
-        if len(shape) not in (3, 4):
-            raise Unsupported("an input that is not (B, C, L) or (B, C, H, W)")
-        kind = f"AdaptiveAvgPool{len(shape) - 2}d"
-        self.emit(node, kind, {"output_size": 1}, [("in", self.tensor(node.input[0]))])
-
-    def _op_BatchNormalization(self, node, attrs) -> None:
-        scale, bias, mean, var = (self.const(n) for n in node.input[1:5])
-        if any(v is None for v in (scale, bias, mean, var)) or len(node.output) > 1:
-            raise Unsupported("statistics that are not constants (training mode)")
-        rank = len(self.shapes.get(node.input[0]) or ())
-        kind = {2: "BatchNorm1d", 3: "BatchNorm1d", 4: "BatchNorm2d"}.get(rank)
-        if kind is None:
-            raise Unsupported(f"a rank-{rank} input")
-        params = {
-            "eps": float(attrs.get("epsilon", 1e-5)),
-            "momentum": round(1.0 - float(attrs.get("momentum", 0.9)), 6),
-        }
-        weights = {
-            "weight": scale,
-            "bias": bias,
-            "running_mean": mean,
-            "running_var": var,
-            "num_batches_tracked": np.array(0, dtype=np.int64),
-        }
-        self.emit(node, kind, params, [("in", self.tensor(node.input[0]))], weights)
-
-    def _op_LayerNormalization(self, node, attrs) -> None:
-        rank = len(self.shapes.get(node.input[0]) or ())
-        if attrs.get("axis", -1) not in (-1, rank - 1) or (len(node.output) > 1 and node.output[1]):
-            raise Unsupported("normalization over more than the last dim")
-        scale = self.const(node.input[1])
-        bias = self.const(node.input[2]) if len(node.input) > 2 else None
-        if scale is None:
-            raise Unsupported("a scale that is not a constant")
-        params: dict[str, Any] = {"eps": float(attrs.get("epsilon", 1e-5))}
-        weights = {"weight": scale}
-        if bias is None:
-            params["bias"] = False
-        else:
-            weights["bias"] = bias
-        self.emit(node, "LayerNorm", params, [("in", self.tensor(node.input[0]))], weights)
-
     def _op_Flatten(self, node, attrs) -> None:
         if attrs.get("axis", 1) != 1:
             raise Unsupported("an axis other than 1 (the batch stays first)")
@@ -556,15 +393,6 @@ class _Converter(LayoutOps, RecurrentOps):
             raise Unsupported("a mean over every dim")
         params = {"dim": axes, "keepdim": bool(attrs.get("keepdims", 1))}
         self.emit(node, "Mean", params, [("in", self.tensor(node.input[0]))])
-
-
-def _symmetric(attrs: dict, dims: int) -> list[int]:
-    if attrs.get("auto_pad", b"NOTSET") not in (b"NOTSET", "NOTSET", b"VALID", "VALID"):
-        raise Unsupported(f"auto_pad {attrs['auto_pad']!r}")
-    pads = list(attrs.get("pads", [0] * (2 * dims)))
-    if pads[:dims] != pads[dims:]:
-        raise Unsupported(f"asymmetric padding {pads}")
-    return pads[:dims]
 
 
 def _activation(op_type: str):
