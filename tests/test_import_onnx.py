@@ -322,6 +322,81 @@ def test_torch_transformer_encoder_becomes_encoder_layers(tmp_path, norm_first, 
     assert sum(t.numel() for t in weights.values()) == sum(p.numel() for p in model.parameters())
 
 
+@pytest.mark.parametrize("activation", ["Relu", "Tanh"])
+def test_handmade_rnn_over_a_gathered_range(tmp_path, activation):
+    """Range (folded to a constant) → Gather of consecutive steps (a Slice), then a time-major
+    ONNX RNN op (torch's exporter never writes one: it unrolls nn.RNN), Squeeze, Gather."""
+    rng = np.random.default_rng(0)
+
+    def const(name, *shape):
+        return numpy_helper.from_array(rng.uniform(-0.5, 0.5, shape).astype(np.float32), name)
+
+    scalars = [numpy_helper.from_array(np.array(v, dtype=np.int64), n) for n, v in (
+        ("one", 1), ("five", 5), ("last", -1))]  # fmt: skip
+    nodes = [
+        helper.make_node("Range", ["one", "five", "one"], ["steps"]),
+        helper.make_node("Gather", ["x", "steps"], ["g"], axis=1),
+        helper.make_node("Transpose", ["g"], ["t"], perm=[1, 0, 2]),
+        helper.make_node(
+            "RNN", ["t", "w", "r", "b"], ["y"], hidden_size=6, activations=[activation]
+        ),
+        helper.make_node("Squeeze", ["y", "axis1"], ["s"]),
+        helper.make_node("Transpose", ["s"], ["bt"], perm=[1, 0, 2]),
+        helper.make_node("Gather", ["bt", "last"], ["out"], axis=1),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "rnn",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 5, 3])],
+        [helper.make_tensor_value_info("out", TensorProto.FLOAT, ["N", 6])],
+        [
+            *scalars,
+            numpy_helper.from_array(np.array([1], dtype=np.int64), "axis1"),
+            const("w", 1, 6, 3),
+            const("r", 1, 6, 6),
+            const("b", 1, 12),
+        ],
+    )
+    path = tmp_path / "rnn.onnx"
+    onnx.save_model(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
+    x = rng.standard_normal((3, 5, 3)).astype(np.float32)
+    types, diff = _compare_with_runtime(path, tmp_path, x)
+    assert diff <= 1e-5, diff
+    assert types[1:4] == ["Slice", "RNN", "Select"], types
+    document = json.loads((tmp_path / "graph.json").read_text())
+    rnn = next(n for n in document["nodes"] if n["type"] == "RNN")
+    assert rnn["params"].get("nonlinearity", "tanh") == activation.lower()
+
+
+def test_gather_from_a_constant_table_is_an_embedding(tmp_path):
+    """Gather(table, token ids) → Embedding with the table as its weight. (The graph cannot
+    validate yet: a torchloom Dataset gives float inputs only, issue 13's token sources.)"""
+    from graph_compiler.importers.onnx_model import import_onnx
+
+    table = np.random.default_rng(0).standard_normal((10, 4)).astype(np.float32)
+    graph = helper.make_graph(
+        [
+            helper.make_node("Gather", ["table", "x"], ["e"], axis=0),
+            helper.make_node("ReduceMean", ["e", "axis"], ["y"], keepdims=0),
+        ],
+        "embedding",
+        [helper.make_tensor_value_info("x", TensorProto.INT64, ["N", 5])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 4])],
+        [
+            numpy_helper.from_array(table, "table"),
+            numpy_helper.from_array(np.array([1], dtype=np.int64), "axis"),
+        ],
+    )
+    path = tmp_path / "embedding.onnx"
+    onnx.save_model(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)]), path)
+    imported, state = import_onnx(path)
+    assert [(n.type, n.params) for n in imported.nodes] == [
+        ("Embedding", {"num_embeddings": 10, "embedding_dim": 4}),
+        ("Mean", {"dim": [1]}),
+    ]
+    assert torch.equal(state["e.weight"], torch.from_numpy(table))
+
+
 def test_unsupported_ops_are_listed(tmp_path, capsys):
     """Every unsupported op at once, each with the node where it was found."""
     nodes = [
