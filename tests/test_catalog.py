@@ -96,6 +96,8 @@ LAYER_CTX: dict[str, Ctx] = {
             "Tanh",
             "Softplus",
             "Hardswish",
+            "ReLU6",
+            "Hardtanh",
             "Softmax",
             "LogSoftmax",
         )
@@ -529,7 +531,8 @@ Linear Bilinear Conv1d Conv2d Conv3d ConvTranspose1d ConvTranspose2d MaxPool1d M
 AvgPool2d AdaptiveAvgPool1d AdaptiveAvgPool2d BatchNorm1d BatchNorm2d LayerNorm GroupNorm
 InstanceNorm2d Dropout Dropout2d Embedding LSTM GRU RNN MultiheadAttention TransformerEncoderLayer
 TransformerDecoderLayer Flatten Unflatten Reshape Permute Upsample PixelShuffle Identity ReLU
-LeakyReLU PReLU ELU GELU SiLU Mish Sigmoid Tanh Softplus Hardswish Softmax LogSoftmax Add Multiply
+LeakyReLU PReLU ELU GELU SiLU Mish Sigmoid Tanh Softplus Hardswish ReLU6 Hardtanh Softmax LogSoftmax
+Add Multiply
 Concat Mean Sum MatMul Split Chunk Slice Select Squeeze Unsqueeze Transpose CrossEntropyLoss
 NLLLoss MSELoss L1Loss SmoothL1Loss HuberLoss BCELoss BCEWithLogitsLoss KLDivLoss
 CosineEmbeddingLoss SGD Adam AdamW RMSprop Adagrad NAdam StepLR MultiStepLR ExponentialLR

@@ -101,12 +101,12 @@ def test_unknown_operations_stay_opaque_and_say_what_they_were(tmp_path, capsys)
     code = run_cli(f"{MODELS}:WithOpaque", "--input-shape", "2,8", "-o", str(out))
     err = capsys.readouterr().err
     assert code == 0
-    assert "opaque node clip: clip (torch.nn.modules.activation.Hardtanh)" in err
+    assert "opaque node clip: clip (torch.nn.modules.activation.Softsign)" in err
     assert "torch.cumsum" in err
     document = json.loads(out.read_text())
     opaque = [n for n in document["nodes"] if n["type"] == "CustomLayer"]
     assert [n["label"] for n in opaque] == [
-        "opaque: clip (torch.nn.modules.activation.Hardtanh)",
+        "opaque: clip (torch.nn.modules.activation.Softsign)",
         "opaque: torch.cumsum",
     ]
     # validation names the opaque node: custom code is off, and where it runs it fails loudly

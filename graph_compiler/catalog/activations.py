@@ -55,6 +55,13 @@ _activation(
     Param("threshold", "float", 20.0, "Above this, the function is linear.", min=0),
 )
 _activation(nn.Hardswish, "x·relu6(x + 3) / 6.")
+_activation(nn.ReLU6, "min(max(0, x), 6) (MobileNet).")
+_activation(
+    nn.Hardtanh,
+    "x clamped to [min_val, max_val].",
+    Param("min_val", "float", -1.0, "Lower bound."),
+    Param("max_val", "float", 1.0, "Upper bound."),
+)
 _activation(
     nn.Softmax,
     "Normalizes to probabilities along dim (do not put it before CrossEntropyLoss).",

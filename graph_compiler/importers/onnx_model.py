@@ -1,13 +1,17 @@
 """`torchloom import-onnx model.onnx`: an ONNX graph's common ops as catalog nodes, with weights.
 
 Supported: Gemm and MatMul (+ Add of a bias) with constant weights → Linear; Conv → Conv1d/2d;
-MaxPool / AveragePool / GlobalAveragePool; BatchNormalization; LayerNormalization; the
-activations whose name is a catalog layer's (Relu → ReLU, LeakyRelu, Gelu, Softmax, ...);
-Add / Mul / Concat / MatMul of two tensors; Reshape / Flatten / Transpose; ReduceMean;
-Identity / Dropout (inference). Shape computations that only feed a Reshape (Shape → Gather →
-Concat, as exporters write for a dynamic batch) are dropped: the Reshape keeps the batch and
-takes the per-sample shape that shape inference gives. Anything else is listed, every op at
-once, in the error. External data is read only from files inside the model's folder.
+ConvTranspose → ConvTranspose1d/2d; MaxPool / AveragePool / GlobalAveragePool;
+BatchNormalization; LayerNormalization; the activations whose name is a catalog layer's
+(Relu → ReLU, LeakyRelu, Gelu, Softmax, ...); Clip → ReLU6 / Hardtanh / ReLU; Add / Mul /
+Concat / MatMul of two tensors; Reshape / Flatten; Transpose / Squeeze / Unsqueeze / Slice /
+Gather / Expand (onnx_layout.py: also time-major values); Gather of a constant table →
+Embedding; LSTM / GRU / RNN (onnx_recurrent.py); ReduceMean; Identity / Dropout (inference).
+Nodes whose inputs are all constants (weight slicing, Range) are evaluated here. Shape
+computations that only feed a Reshape or an Expand (Shape → Gather → Concat, as exporters
+write for a dynamic batch) are dropped: the Reshape keeps the batch and takes the per-sample
+shape that shape inference gives. Anything else is listed, every op at once, in the error.
+External data is read only from files inside the model's folder.
 """
 
 from __future__ import annotations
@@ -23,56 +27,27 @@ from ..catalog import CATALOG
 from ..names import snake
 from .graph import INPUT, ImportedGraph, ImportFailed
 from .lookup import Unsupported, normalized
+from .onnx_attention import EncoderMatch, find_encoder_layers
+from .onnx_files import load as _load
+from .onnx_layers import LayerOps
+from .onnx_layout import LayoutOps
+from .onnx_recurrent import RecurrentOps
 
 ALIASES = {"alpha": ("negative_slope", "alpha"), "axis": ("dim",)}  # ONNX attribute → param
-SHAPE_INPUTS = {"Reshape": (1,), "ReduceMean": (1,), "Squeeze": (1,), "Unsqueeze": (1,)}
-
-
-def _load(path: Path):
-    import onnx
-
-    if not path.is_file():
-        raise ImportFailed(f"{path}: no such file")
-    try:
-        model = onnx.load(str(path), load_external_data=False)
-    except Exception as exc:
-        raise ImportFailed(f"{path} is not an ONNX model: {exc}") from None
-    _load_external_data(model, path.resolve().parent)
-    try:
-        onnx.checker.check_model(model)
-    except Exception as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ImportFailed(f"{path} fails onnx.checker: {first[:300]}") from None
-    try:
-        return onnx.shape_inference.infer_shapes(model, data_prop=True)
-    except Exception:
-        return model
-
-
-def _load_external_data(model, folder: Path) -> None:
-    """Tensors stored outside the .onnx file: only from files inside its own folder."""
-    from onnx.external_data_helper import uses_external_data
-
-    for tensor in model.graph.initializer:
-        if not uses_external_data(tensor):
-            continue
-        info = {e.key: e.value for e in tensor.external_data}
-        location = info.get("location", "")
-        target = (folder / location).resolve()
-        if not location or Path(location).is_absolute() or folder not in target.parents:
-            raise ImportFailed(
-                f"initializer {tensor.name}: its external data {location!r} is outside the "
-                f"model's folder {folder}; refusing to read it"
-            )
-        if not target.is_file():
-            raise ImportFailed(f"initializer {tensor.name}: external data {location} not found")
-        offset, length = int(info.get("offset", 0)), int(info.get("length", 0) or 0)
-        with open(target, "rb") as f:
-            f.seek(offset)
-            raw = f.read(length) if length else f.read()
-        tensor.raw_data = raw
-        del tensor.external_data[:]
-        tensor.data_location = 0  # DEFAULT: the bytes are in the tensor now
+# inputs that are shapes or indices, never data (a batch-dependent shape is computed from x)
+SHAPE_INPUTS = {
+    "Reshape": (1,),
+    "ReduceMean": (1,),
+    "Squeeze": (1,),
+    "Unsqueeze": (1,),
+    "Expand": (1,),
+    "Slice": (1, 2, 3, 4),
+    "ConstantOfShape": (0,),
+    "Clip": (1, 2),
+}
+# ops that turn all-zero values (recurrent initial states) into all-zero values
+KEEP_ZEROS = {"Squeeze", "Unsqueeze", "Slice", "Split", "Reshape", "Transpose", "Gather", "Concat"}
+NOT_FOLDED = {"RandomNormal", "RandomUniform", "RandomNormalLike", "RandomUniformLike"}
 
 
 def import_onnx(path: Path, name: str | None = None):
@@ -96,19 +71,33 @@ def import_onnx(path: Path, name: str | None = None):
             f"input {inputs[0].name} needs a known per-sample shape (batch first), got {in_shape}"
         )
     graph = ImportedGraph(name or g.name or path.stem, (1, *in_shape[1:]))
-    converter = _Converter(graph, consts, shapes, Counter(n for node in g.node for n in node.input))
+    uses = Counter(n for node in g.node for n in node.input)
+    uses.update(o.name for o in g.output)
+    converter = _Converter(graph, consts, shapes, uses)
     converter.values[inputs[0].name] = (INPUT, "x")
     nodes = list(g.node)
-    needed = _data_nodes(nodes, [o.name for o in g.output])
-    unsupported: dict[str, list[str]] = {}
-    failed: set[str] = set()  # values downstream of an unsupported op: not reported again
+    constant = set()  # Constant nodes and nodes of constants only: values, not graph nodes
     for index, node in enumerate(nodes):
         if node.op_type == "Constant":
             attr = {a.name: a for a in node.attribute}
             if "value" in attr:
                 consts[node.output[0]] = numpy_helper.to_array(attr["value"].t)
+            constant.add(index)
+        elif _fold(node, consts):
+            constant.add(index)
+    needed = _data_nodes(nodes, [o.name for o in g.output])
+    layers = find_encoder_layers(
+        nodes, consts, shapes, {o.name for o in g.output}, model.opset_import
+    )
+    starts = {m.start: m for m in layers}
+    inside = {i for m in layers for i in m.region}
+    unsupported: dict[str, list[str]] = {}
+    failed: set[str] = set()  # values downstream of an unsupported op: not reported again
+    for index, node in enumerate(nodes):
+        if index in starts:
+            converter.encoder_layer(nodes[index], starts[index])
             continue
-        if index not in needed:
+        if index in constant or index in inside or index not in needed:
             continue
         where = node.name or node.output[0]
         if failed & set(node.input):  # after an unsupported op: only unknown op types count
@@ -130,7 +119,10 @@ def import_onnx(path: Path, name: str | None = None):
             f"{path.name} uses ops that import-onnx does not support: " + "; ".join(listed)
         )
     for out in g.output:
-        ref = converter.values.get(out.name)
+        try:
+            ref = converter.tensor(out.name) if out.name in converter.values else None
+        except Unsupported as exc:
+            raise ImportFailed(f"the output {out.name}: {exc}") from None
         if ref is None or ref[0] == INPUT:
             raise ImportFailed(f"the output {out.name} is not computed from the input")
         shape = shapes.get(out.name)
@@ -151,6 +143,24 @@ def _shapes(model) -> dict[str, tuple]:
     return found
 
 
+def _fold(node, consts: dict) -> bool:
+    """A node whose inputs are all constants (weights sliced and re-joined, a Range) becomes a
+    constant, computed with onnx's reference implementation."""
+    from onnx.reference import ReferenceEvaluator
+
+    names = [n for n in node.input if n]
+    if not names or node.op_type in NOT_FOLDED or not all(n in consts for n in names):
+        return False
+    try:
+        results = ReferenceEvaluator(node).run(None, {n: consts[n] for n in names})
+    except Exception:
+        return False
+    for name, value in zip(node.output, results, strict=False):
+        if name:
+            consts[name] = np.asarray(value)
+    return True
+
+
 def _data_nodes(nodes: list, outputs: list[str]) -> set[int]:
     """Indices of the nodes whose outputs reach a graph output as data (not only as a shape)."""
     producer = {out: i for i, node in enumerate(nodes) for out in node.output}
@@ -167,22 +177,43 @@ def _data_nodes(nodes: list, outputs: list[str]) -> set[int]:
     return seen
 
 
-class _Converter:
+class _Converter(LayerOps, LayoutOps, RecurrentOps):
     def __init__(self, graph: ImportedGraph, consts: dict, shapes: dict, uses: Counter):
         self.g, self.consts, self.shapes, self.uses = graph, consts, shapes, uses
         self.values: dict[str, tuple[str, str]] = {}  # ONNX value → (node, port)
+        self.layout: dict[str, list] = {}  # ONNX value → its axes, when not batch-first
+        self.zeros: set[str] = set()  # values known to be all zeros (initial states)
         self.state: dict[str, torch.Tensor] = {}
 
-    def tensor(self, name: str) -> tuple[str, str]:
+    def tensor_raw(self, name: str) -> tuple[str, str]:
+        """The node and port computing `name`, whatever its axes (see onnx_layout.py)."""
         ref = self.values.get(name)
         if ref is None:
             raise Unsupported(f"its input {name} is a constant, not a tensor from the input")
+        return ref
+
+    def tensor(self, name: str) -> tuple[str, str]:
+        """The batch-first tensor of `name`, Permute / Unsqueeze nodes written if needed."""
+        ref = self.tensor_raw(name)
+        if name in self.layout:
+            ref = self.materialize(name, ref, None)
         return ref
 
     def const(self, name: str) -> np.ndarray | None:
         return self.consts.get(name) if name else None
 
     def emit(self, node, type_: str, params: dict, inputs, weights: dict | None = None) -> None:
+        made = self._add(node, type_, params, inputs, weights)
+        self.values[node.output[0]] = (made.id, "out")
+        self.layout.pop(node.output[0], None)
+
+    def emit_on(self, node, type_: str, params: dict, ref, suffix: str | None = None):
+        """A one-input node on `ref`, for a step of an ONNX op; its (node, port)."""
+        made = self._add(node, type_, params, [("in", ref)], None, suffix)
+        return (made.id, "out")
+
+    def _add(self, node, type_, params, inputs, weights, suffix: str | None = None):
+        inputs = self._distinct(node, inputs)
         spec = CATALOG[type_]
         clean = {}
         for key, value in params.items():
@@ -191,21 +222,39 @@ class _Converter:
             if p is not None and p.default is not None and value == p.default:
                 continue
             clean[key] = value
-        hint = snake(node.name or node.output[0] or type_)
+        base = (node.name or node.output[0]) if node is not None else type_
+        hint = snake(f"{base}_{suffix}" if suffix else base)
         made = self.g.add(
             hint,
             type_,
             clean,
             [(port, src, src_port) for port, (src, src_port) in inputs],
-            label=node.name or None,
+            label=(node.name or None) if node is not None and not suffix else None,
             module_path=None,
-            origin=node.op_type,
+            origin=node.op_type if node is not None else type_,
         )
         if weights:
             made.module_path = made.id
             for key, value in weights.items():
                 self.state[f"{made.id}.{key}"] = torch.from_numpy(np.array(value, copy=True))
-        self.values[node.output[0]] = (made.id, "out")
+        return made
+
+    def _distinct(self, node, inputs: list) -> list:
+        """x * x: a graph document holds one edge per (source, target, port), so a second use
+        of the same tensor by one node goes through an Identity node of its own."""
+        seen, out = set(), []
+        for port, ref in inputs:
+            if (port, ref) in seen:
+                ref = self.emit_on(node, "Identity", {}, ref, suffix="again")
+            seen.add((port, ref))
+            out.append((port, ref))
+        return out
+
+    def encoder_layer(self, first, match: EncoderMatch) -> None:
+        """The region onnx_attention.py proved to be an nn.TransformerEncoderLayer."""
+        x = self.tensor(match.source)
+        made = self._add(first, "TransformerEncoderLayer", match.params, [("in", x)], match.weights)
+        self.values[match.output] = (made.id, "out")
 
     def knows(self, op_type: str) -> bool:
         return hasattr(self, f"_op_{op_type}") or _activation(op_type) is not None
@@ -216,6 +265,10 @@ class _Converter:
     def convert(self, node, helper) -> None:
         attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
         op = node.op_type
+        data = [n for n in node.input[:1] if n] if op != "Concat" else [n for n in node.input if n]
+        if op in KEEP_ZEROS and data and all(n in self.zeros for n in data):
+            self.zeros.update(o for o in node.output if o)  # an initial state, split or reshaped
+            return
         handler = getattr(self, f"_op_{op}", None)
         if handler is not None:
             handler(node, attrs)
@@ -312,97 +365,6 @@ class _Converter:
         refs = [("in", self.tensor(n)) for n in node.input]
         self.emit(node, "Concat", {"dim": attrs.get("axis", 1)}, refs)
 
-    def _op_Conv(self, node, attrs) -> None:
-        w = self.const(node.input[1])
-        if w is None or w.ndim not in (3, 4):
-            raise Unsupported("a 1-D or 2-D convolution with constant weights")
-        dims = w.ndim - 2
-        params = {
-            "out_channels": int(w.shape[0]),
-            "kernel_size": list(w.shape[2:]),
-            "stride": attrs.get("strides", [1] * dims),
-            "padding": _symmetric(attrs, dims),
-            "dilation": attrs.get("dilations", [1] * dims),
-            "groups": attrs.get("group", 1),
-        }
-        weights = {"weight": w}
-        bias = self.const(node.input[2]) if len(node.input) > 2 else None
-        if bias is None:
-            params["bias"] = False
-        else:
-            weights["bias"] = bias
-        x = self.tensor(node.input[0])
-        self.emit(node, f"Conv{dims}d", params, [("in", x)], weights)
-
-    def _pool(self, node, attrs, kind: str) -> None:
-        kernel = attrs.get("kernel_shape")
-        if not kernel or len(kernel) not in (1, 2):
-            raise Unsupported("a 1-D or 2-D window")
-        dims = len(kernel)
-        params = {
-            "kernel_size": kernel,
-            "stride": attrs.get("strides", [1] * dims),
-            "padding": _symmetric(attrs, dims),
-            "ceil_mode": bool(attrs.get("ceil_mode", 0)),
-        }
-        if kind == "MaxPool":
-            if attrs.get("storage_order", 0) or (len(node.output) > 1 and node.output[1]):
-                raise Unsupported("indices output or storage order")
-            params["dilation"] = attrs.get("dilations", [1] * dims)
-        else:
-            params["count_include_pad"] = bool(attrs.get("count_include_pad", 0))
-        self.emit(node, f"{kind}{dims}d", params, [("in", self.tensor(node.input[0]))])
-
-    def _op_MaxPool(self, node, attrs) -> None:
-        self._pool(node, attrs, "MaxPool")
-
-    def _op_AveragePool(self, node, attrs) -> None:
-        self._pool(node, attrs, "AvgPool")
-
-    def _op_GlobalAveragePool(self, node, attrs) -> None:
-        shape = self.shapes.get(node.input[0]) or ()
-        if len(shape) not in (3, 4):
-            raise Unsupported("an input that is not (B, C, L) or (B, C, H, W)")
-        kind = f"AdaptiveAvgPool{len(shape) - 2}d"
-        self.emit(node, kind, {"output_size": 1}, [("in", self.tensor(node.input[0]))])
-
-    def _op_BatchNormalization(self, node, attrs) -> None:
-        scale, bias, mean, var = (self.const(n) for n in node.input[1:5])
-        if any(v is None for v in (scale, bias, mean, var)) or len(node.output) > 1:
-            raise Unsupported("statistics that are not constants (training mode)")
-        rank = len(self.shapes.get(node.input[0]) or ())
-        kind = {2: "BatchNorm1d", 3: "BatchNorm1d", 4: "BatchNorm2d"}.get(rank)
-        if kind is None:
-            raise Unsupported(f"a rank-{rank} input")
-        params = {
-            "eps": float(attrs.get("epsilon", 1e-5)),
-            "momentum": round(1.0 - float(attrs.get("momentum", 0.9)), 6),
-        }
-        weights = {
-            "weight": scale,
-            "bias": bias,
-            "running_mean": mean,
-            "running_var": var,
-            "num_batches_tracked": np.array(0, dtype=np.int64),
-        }
-        self.emit(node, kind, params, [("in", self.tensor(node.input[0]))], weights)
-
-    def _op_LayerNormalization(self, node, attrs) -> None:
-        rank = len(self.shapes.get(node.input[0]) or ())
-        if attrs.get("axis", -1) not in (-1, rank - 1) or (len(node.output) > 1 and node.output[1]):
-            raise Unsupported("normalization over more than the last dim")
-        scale = self.const(node.input[1])
-        bias = self.const(node.input[2]) if len(node.input) > 2 else None
-        if scale is None:
-            raise Unsupported("a scale that is not a constant")
-        params: dict[str, Any] = {"eps": float(attrs.get("epsilon", 1e-5))}
-        weights = {"weight": scale}
-        if bias is None:
-            params["bias"] = False
-        else:
-            weights["bias"] = bias
-        self.emit(node, "LayerNorm", params, [("in", self.tensor(node.input[0]))], weights)
-
     def _op_Flatten(self, node, attrs) -> None:
         if attrs.get("axis", 1) != 1:
             raise Unsupported("an axis other than 1 (the batch stays first)")
@@ -410,6 +372,8 @@ class _Converter:
 
     def _op_Reshape(self, node, attrs) -> None:
         src, out = self.shapes.get(node.input[0]), self.shapes.get(node.output[0])
+        if node.input[0] in self.layout and self.lazy_reshape(node):
+            return
         if not src or not out or not all(isinstance(d, int) for d in out[1:]):
             raise Unsupported("an output shape that shape inference does not know")
         if out[0] != src[0]:
@@ -420,18 +384,6 @@ class _Converter:
         else:
             self.emit(node, "Reshape", {"shape": list(out[1:])}, [("in", x)])
 
-    def _op_Transpose(self, node, attrs) -> None:
-        perm = list(attrs.get("perm", []))
-        if not perm or perm[0] != 0:
-            raise Unsupported("a permutation that moves the batch dimension")
-        moved = [i for i, p in enumerate(perm) if p != i]
-        x = self.tensor(node.input[0])
-        if len(moved) == 2:
-            params = {"dim0": moved[0], "dim1": moved[1]}
-            self.emit(node, "Transpose", params, [("in", x)])
-        else:
-            self.emit(node, "Permute", {"dims": perm}, [("in", x)])
-
     def _op_ReduceMean(self, node, attrs) -> None:
         axes = attrs.get("axes")
         if axes is None and len(node.input) > 1:
@@ -441,15 +393,6 @@ class _Converter:
             raise Unsupported("a mean over every dim")
         params = {"dim": axes, "keepdim": bool(attrs.get("keepdims", 1))}
         self.emit(node, "Mean", params, [("in", self.tensor(node.input[0]))])
-
-
-def _symmetric(attrs: dict, dims: int) -> list[int]:
-    if attrs.get("auto_pad", b"NOTSET") not in (b"NOTSET", "NOTSET", b"VALID", "VALID"):
-        raise Unsupported(f"auto_pad {attrs['auto_pad']!r}")
-    pads = list(attrs.get("pads", [0] * (2 * dims)))
-    if pads[:dims] != pads[dims:]:
-        raise Unsupported(f"asymmetric padding {pads}")
-    return pads[:dims]
 
 
 def _activation(op_type: str):
