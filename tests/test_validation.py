@@ -11,8 +11,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+import torch
 
-from graph_compiler import CATALOG, analyze, validate
+from graph_compiler import CATALOG, analyze, build_module, validate
 from graph_compiler.analysis import MODEL_ROLES
 from tests.helpers import (
     add,
@@ -232,6 +233,18 @@ def _cannot_infer_patch(mp: pytest.MonkeyPatch) -> None:
         for p in spec.params
     )
     mp.setitem(CATALOG, "Linear", dataclasses.replace(spec, params=params))
+
+
+def _lonely_multiply() -> dict:
+    # a merge with one input would compute an identity: surely a missing edge
+    return chain(
+        "digits",
+        [
+            ("fc1", "Linear", {"out_features": 32}),
+            ("gate", "Multiply", {}),
+            ("fc2", "Linear", {"out_features": 10}),
+        ],
+    )
 
 
 def _add_mismatch() -> dict:
@@ -568,6 +581,14 @@ CASES = [
         field="in",
         severity="warning",
         says=("fc1", "twice"),
+    ),
+    Case(
+        "too_few_inputs",
+        "too_few_inputs",
+        _lonely_multiply,
+        node="gate",
+        field="in",
+        says=("gate", "2 or more", "fc1"),
     ),
     Case(
         "multiple_inputs",
@@ -1251,3 +1272,17 @@ def test_huge_integer_for_a_float_param(form):
 def test_pathological_json_is_invalid_json(text):
     a = analyze(text)
     assert [e.code for e in a.errors] == ["invalid_json"]
+
+
+def test_the_same_tensor_twice_into_a_merge_is_two_inputs():
+    """x * x: the edge listed twice into a multi-input port is a second input, not a
+    duplicate (before: dropped with a warning, and the Multiply computed x)."""
+    doc = _lonely_multiply()
+    doc["edges"].append(dict(next(e for e in doc["edges"] if e["target"] == "gate")))
+    analysis = analyze(doc)
+    assert analysis.ok, analysis.error_list
+    model = build_module(doc)
+    x = torch.randn(3, 64)
+    with torch.no_grad():
+        h = model.fc1(x)
+        assert torch.equal(model(x), model.fc2(h * h))

@@ -172,7 +172,7 @@ def _check_edges(
             )
             continue
         key = (edge.source, edge.source_port, edge.target, edge.target_port)
-        if key in seen:
+        if key in seen and not dst_port.multi:  # into a merge it is one more input: x * x
             ctx.error(
                 "duplicate_edge",
                 f"{ok_nodes[edge.target].display}: the edge from "
@@ -207,11 +207,23 @@ def _check_inputs_connected(
 ) -> None:
     for node_id, ports in in_ports.items():
         for port in ports:
-            if not port.optional and not incoming[node_id].get(port.name):
+            edges = incoming[node_id].get(port.name) or []
+            if not port.optional and not edges:
                 ctx.error(
                     "missing_input",
                     f"{ok_nodes[node_id].display}: input "
                     f"{port.name!r} ({port.kind}) is not connected",
+                    node_id,
+                    port.name,
+                    block,
+                )
+            elif 0 < len(edges) < port.min_edges:
+                ctx.error(
+                    "too_few_inputs",
+                    f"{ok_nodes[node_id].display}: input {port.name!r} takes "
+                    f"{port.min_edges} or more edges but gets {len(edges)} (from "
+                    f"{ok_nodes[edges[0].source].display}) — connect another tensor, or remove "
+                    "the node",
                     node_id,
                     port.name,
                     block,

@@ -35,7 +35,7 @@ def _dims(value: Any) -> str:
     return str(dims[0]) if len(dims) == 1 else "(" + ", ".join(str(d) for d in dims) + ")"
 
 
-MULTI = (Port("in", multi=True, description="Two or more tensors (in edge order)."),)
+MULTI = (Port("in", multi=True, min_edges=2, description="Two or more tensors (in edge order)."),)
 
 _op(
     "Add",

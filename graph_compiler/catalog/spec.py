@@ -235,6 +235,7 @@ class Port:
     name: str
     kind: PortKind = "tensor"
     multi: bool = False  # accepts several incoming edges (Add, Concat, optimizer's losses)
+    min_edges: int = 1  # a merge needs two: Add of one tensor is a mistake, not an identity
     optional: bool = False
     ranks: tuple[int, ...] | None = None  # accepted tensor ranks, batch included
     dtype: Literal["float", "int"] | None = None
