@@ -24,7 +24,7 @@ class CompiledGraph:
     class_name: str
     interface: ModelInterface
     attributes: dict[str, str]  # node id → submodule name in the model
-    frozen: tuple[str, ...] = ()  # submodule paths of nodes marked trainable: false
+    frozen: tuple[str, ...] = ()  # module / parameter paths of nodes marked trainable: false
 
     def load(self) -> types.ModuleType:
         return load_source(self.source)
@@ -36,8 +36,9 @@ class CompiledGraph:
             torch.manual_seed(seed)
         with torch.device(device) if device is not None else contextlib.nullcontext():
             model = cls()
-        for path in self.frozen:
-            model.get_submodule(path).requires_grad_(False)
+        for path in self.frozen:  # a submodule, or a learned tensor (Parameter node)
+            owner, _, name = path.rpartition(".")
+            getattr(model.get_submodule(owner), name).requires_grad_(False)
         return model
 
 

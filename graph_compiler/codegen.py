@@ -297,6 +297,10 @@ class _Generator:
                     for e in scope.incoming[node_id].get(port.name, [])
                 ]
             module_ref = f"self.{attr}"
+            if spec.init_code is not None:  # a learned tensor: the forward reads self.<attr>
+                init.append("\n".join(spec.init_code(r.params, module_ref)))
+                variables[(node_id, "out")] = module_ref
+                continue
             if spec.role == "layer":
                 params = dict(r.params)
                 for pname, arg in (plan.varying.get(node_id, {}) if plan else {}).items():

@@ -93,19 +93,36 @@ def meta_module(
     factory: ModuleFactory | None = None,
     factory_key: Any = None,
 ) -> nn.Module | None:
-    """The node's module on the meta device (cached), or None for inline ops."""
-    if spec.torch_class is None and factory is None:
+    """The node's module on the meta device (cached), or None for inline ops. A learned tensor
+    (spec.init_code) is built by its own __init__ statements on a holder module, as `_m`."""
+    if spec.torch_class is None and factory is None and spec.init_code is None:
         return None
 
     def build() -> nn.Module:
         try:
             with torch.device("meta"):
-                module = factory() if factory else spec.torch_class(**torch_kwargs(spec, params))
+                if spec.init_code is not None:
+                    module = _holder(spec, params)
+                elif factory:
+                    module = factory()
+                else:
+                    module = spec.torch_class(**torch_kwargs(spec, params))
         except Exception as exc:  # torch validates its own arguments; relay what it says
             raise NodeFailure("build", _first_line(exc)) from exc
         return module.eval()
 
     return _MODULES.get_or_make((spec.type, _freeze(params), factory_key), build)
+
+
+def _holder(spec: NodeSpec, params: Mapping[str, Any]) -> nn.Module:
+    holder = nn.Module()
+    exec("\n".join(spec.init_code(params, f"self.{MODULE_VAR}")), dict(_GLOBALS), {"self": holder})
+    return holder
+
+
+def held(spec: NodeSpec, module: nn.Module | None):
+    """What the forward expression's module name stands for: the tensor for a learned one."""
+    return getattr(module, MODULE_VAR) if spec.init_code is not None else module
 
 
 def _first_line(exc: BaseException) -> str:
@@ -123,7 +140,7 @@ def _meta_inputs(inputs: Mapping[str, list[TensorInfo]], batch: int) -> dict[str
     return env
 
 
-def _run(expr: str, module: nn.Module | None, env: dict, count_flops: bool):
+def _run(expr: str, module: Any, env: dict, count_flops: bool):
     local = dict(env)
     local[MODULE_VAR] = module
     counter = FlopCounterMode(display=False) if count_flops else None
@@ -177,15 +194,16 @@ def _infer_node(
     # FLOPs come only from matmul/conv/attention kernels: skip the counter where none can occur.
     has_weights = module is not None and (num_params > 0 or factory is not None)
     count = has_weights or spec.type == "MatMul"
-    outs2, flops = _run(expr, module, _meta_inputs(inputs, 2), count)
+    value = held(spec, module)
+    outs2, flops = _run(expr, value, _meta_inputs(inputs, 2), count)
     all_infos = [i for infos in inputs.values() for i in infos]
     simple = spec.batch_preserving and all_infos and all(i.batch_leading for i in all_infos)
     shapes: list[Shape] = []
     if simple and all(o.dim() >= 1 and o.shape[0] == 2 for o in outs2):
         shapes = [(B, *o.shape[1:]) for o in outs2]
     else:
-        outs3, _ = _run(expr, module, _meta_inputs(inputs, 3), False)
-        outs7, _ = _run(expr, module, _meta_inputs(inputs, 7), False)
+        outs3, _ = _run(expr, value, _meta_inputs(inputs, 3), False)
+        outs7, _ = _run(expr, value, _meta_inputs(inputs, 7), False)
         for o2, o3, o7 in zip(outs2, outs3, outs7, strict=True):
             sym = symbolic(tuple(o2.shape), tuple(o3.shape))
             # a third batch size confirms the fit: slicing the batch (B - 1, min(B, 3)) has no

@@ -27,7 +27,8 @@ class Ctx:
     previous one (or by data.x) unless a source "x" / "y" / "id" / "id.port" is given; ports: the
     node's input port → source(s) (default: its first input port ← the last glue node); head:
     (id, type, params) layers after the node's first output that end in the loss input (default:
-    Flatten → Linear(the dataset's class count)); custom: analyze with allow_custom_code.
+    Flatten → Linear(the dataset's class count); an item's fourth element: more sources into its
+    "in", e.g. an Add's second input); custom: analyze with allow_custom_code.
     """
 
     dataset: dict = field(default_factory=lambda: {"source": "digits"})
@@ -37,6 +38,7 @@ class Ctx:
     head: list | None = None
     loss: str = "CrossEntropyLoss"
     custom: bool = False
+    probes: bool = True  # an MSELoss on each output of the node (not for integer outputs)
 
 
 DIGITS = {"source": "digits"}  # x (B, 64) float, y (B,) 10 classes
@@ -46,6 +48,7 @@ REGRESSION = {"source": "diabetes"}  # x (B, 10), y (B, 1) float
 TO_1D = [("glue", "Unsqueeze", {"dim": 1})]  # (B, 64) → (B, 1, 64)
 TO_3D = [("glue", "Reshape", {"shape": [1, 4, 4, 4]})]  # (B, 64) → (B, 1, 4, 4, 4)
 WIDE_SEQ = [("glue", "Linear", {"out_features": 16})]  # (B, 32, 1) → (B, 32, 16)
+ADD_HEAD = [("flat", "Flatten", {}), ("fc_head", "Linear", {"out_features": 10})]
 TWO = [("a", "Linear", {"out_features": 8}, "x"), ("b", "Linear", {"out_features": 8}, "x")]
 
 LAYER_CTX: dict[str, Ctx] = {
@@ -122,6 +125,24 @@ LAYER_CTX: dict[str, Ctx] = {
     "Permute": Ctx(SEQ, params={"dims": [0, 2, 1]}),
     "Reshape": Ctx(params={"shape": [8, 8]}),
     "CustomLayer": Ctx(ports={"x": ["x"]}, custom=True),
+    # learned tensors: a (1, 64) Parameter added to x; Expand of one to x's batch; position ids
+    # of x looked up in an Embedding, squeezed and added to x
+    "Parameter": Ctx(
+        params={"shape": [1, 64]}, ports={}, head=[("sum", "Add", {}, ["x"]), *ADD_HEAD]
+    ),
+    "Expand": Ctx(
+        pre=[("tok", "Parameter", {"shape": [1, 64], "init": "normal"}, None)],
+        ports={"in": ["tok"], "like": ["x"]},
+    ),
+    "PositionIds": Ctx(
+        head=[
+            ("pos", "Embedding", {"num_embeddings": 64, "embedding_dim": 1}),
+            ("pos_1d", "Squeeze", {"dim": -1}),
+            ("sum", "Add", {}, ["x"]),
+            *ADD_HEAD,
+        ],
+        probes=False,  # int64 ids: the Embedding after it reads them
+    ),
 }
 
 LOSS_CTX: dict[str, Ctx] = {
@@ -169,14 +190,15 @@ def _wire_pre(ctx: Ctx, nodes: list, edges: list) -> str:
         node_id, type_, params = item[:3]
         src = item[3] if len(item) > 3 else prev
         nodes.append(node(node_id, type_, params))
-        s, p = _source(src)
-        edges.append(edge(s, node_id, p, "in"))
+        if src is not None:  # None: a node without inputs (Parameter)
+            s, p = _source(src)
+            edges.append(edge(s, node_id, p, "in"))
         prev = node_id
     return prev
 
 
 def _wire_ports(ctx: Ctx, spec, params: dict, last: str, edges: list, target: str) -> None:
-    ports = ctx.ports or {spec.input_ports(params)[0].name: [last]}
+    ports = ctx.ports if ctx.ports is not None else {spec.input_ports(params)[0].name: [last]}
     for port, sources in ports.items():
         for src in sources:
             s, p = _source(src)
@@ -199,16 +221,21 @@ def layer_doc(type_: str) -> dict:
     defaults = {p.name: p.default for p in spec.params if p.default is not REQUIRED}
     outs = [p.name for p in spec.output_ports({**defaults, **ctx.params})]
     prev, port = "node", outs[0]
-    for node_id, t, params in ctx.head or _head(_classes(ctx.dataset)):
+    classes = _classes(ctx.dataset)
+    for node_id, t, params, *more in ctx.head or _head(
+        classes
+    ):  # more: further sources into "in" (an Add's x)
         nodes.append(node(node_id, t, params))
         edges.append(edge(prev, node_id, port, "in"))
+        for src in more[0] if more else ():
+            source, source_port = _source(src)
+            edges.append(edge(source, node_id, source_port, "in"))
         prev, port = node_id, "out"
-    classes = _classes(ctx.dataset)
     nodes.append(node("loss", ctx.loss if classes else "MSELoss"))
     edges += [edge(prev, "loss", port, "input"), edge("data", "loss", "y", "target")]
     nodes.append(node("opt", "Adam"))
     edges.append(edge("loss", "opt", "loss", "loss"))
-    for out in outs:  # probes make every output of the node an output of the model
+    for out in outs if ctx.probes else ():  # probes: every output of the node is a model output
         nodes.append(node(f"probe_{out}", "MSELoss"))
         edges.append(edge("node", f"probe_{out}", out, "input"))
         edges.append(edge("node", f"probe_{out}", out, "target"))

@@ -15,6 +15,7 @@ import torch
 
 from graph_compiler import CATALOG, analyze, build_module, validate
 from graph_compiler.analysis import MODEL_ROLES
+from tests import learned_tensors
 from tests.helpers import (
     add,
     chain,
@@ -973,6 +974,29 @@ CASES = [
         _extra(node("side", "Linear", {"out_features": 5}), edge("data", "side", "x", "in")),
         node="side",
         severity="warning",
+    ),
+    Case(
+        "expand_not_one",
+        "expand_not_one",
+        lambda: learned_tensors.vit(cls_shape=[2, 1, 16]),
+        node="cls_batch",
+        field="in",
+        says=("dim 0 of its input (2, 1, 16) is 2", "shape [1, 2, 1, 16]"),
+    ),
+    Case(
+        "parameter_uniform_bounds",
+        "param_range",
+        lambda: set_params(learned_tensors.vit(), "pos_embed", init="uniform", a=0.5, b=-0.5),
+        node="pos_embed",
+        field="b",
+        says=("a < b",),
+    ),
+    Case(
+        "parameter_rank_mismatch",
+        "shape_mismatch",
+        lambda: learned_tensors.vit(cls_shape=[1, 16]),
+        node="cat",
+        says=("(B, 16) from cls_batch", "(B, 4, 16) from tokens"),
     ),
 ]
 

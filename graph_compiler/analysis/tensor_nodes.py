@@ -28,6 +28,12 @@ def infer_tensor_node(
     if resolved is None:
         return None
     params, inferred = resolved
+    if spec.check is not None:
+        problems = spec.check(params, inputs)
+        for e in problems:
+            ctx.error(e.code, f"{node.display}: {e.message}", node.id, e.field, scope.block)
+        if problems:
+            return None
     factory = factory_key = None
     if spec.type in CUSTOM_TYPES:
         if not ctx.allow_custom_code:

@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
-from . import activations, data, layers, losses, ops, optim, structure  # noqa: F401  (registers)
+from . import (  # noqa: F401  (registers)
+    activations,
+    data,
+    layers,
+    losses,
+    ops,
+    optim,
+    structure,
+    tensors,
+)
 from .registry import CATALOG, CATEGORIES, register
 from .spec import REQUIRED, InferContext, NodeSpec, Param, Port
 

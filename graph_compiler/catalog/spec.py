@@ -303,6 +303,13 @@ class NodeSpec:
     rank_hint: str = ""  # appended to rank errors, e.g. "add a Flatten"
     interval: Literal["epoch", "step"] | None = None  # schedulers: when step() is called
     keywords: tuple[str, ...] = ()  # extra palette search words
+    # A learned tensor held as an nn.Parameter attribute instead of a submodule (Parameter):
+    # init_code(params, "self.name") gives the __init__ statements that create it; the forward
+    # reads the attribute itself (call returns the module reference).
+    init_code: Callable[[Mapping[str, Any], str], list[str]] | None = None
+    # Checks of the resolved params and input shapes that torch's own error would state poorly:
+    # returns GraphErrors (message without the node's name, field set), empty when all is well.
+    check: Callable[[Mapping[str, Any], Mapping[str, list]], list] | None = None
 
     def param(self, name: str) -> Param | None:
         for p in self.params:
