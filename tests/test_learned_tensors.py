@@ -10,7 +10,7 @@ from torch import nn
 
 from graph_compiler import analyze, build_plan, compile_graph, generate
 from graph_compiler.weights import compare, node_owners
-from tests.helpers import errors_with, set_params
+from tests.helpers import document, edge, errors_with, node, set_params
 from tests.learned_tensors import PATCHES, WIDTH, positions, vit
 
 
@@ -205,3 +205,47 @@ def test_bad_input_is_a_structured_error():
             n["type"], n["params"] = "Linear", {"out_features": 8}
     (err,) = errors_with(analyze(doc), "dtype_mismatch")
     assert err.node == "pos_table" and "int64" in err.message
+
+
+def test_a_parameter_in_a_repeated_block_is_one_per_repeat():
+    """LayerScale-style: x * gamma inside a block used twice, gamma frozen."""
+    res = {
+        "nodes": [
+            node("x", "Input"),
+            node("fc", "Linear", {"out_features": 64}),
+            node(
+                "gamma", "Parameter", {"shape": [64], "init": "normal", "std": 0.1}, trainable=False
+            ),
+            node("mul", "Multiply"),
+            node("out", "Output"),
+        ],
+        "edges": [edge("x", "fc"), edge("fc", "mul"), edge("gamma", "mul"), edge("mul", "out")],
+    }
+    nodes = [
+        node("data", "Dataset", {"source": "digits"}),
+        node("blk", "Block", {"block": "Scaled", "repeat": 2}),
+        node("head", "Linear", {"out_features": 10}),
+        node("loss", "CrossEntropyLoss"),
+        node("opt", "Adam"),
+        node("train", "Training", {"epochs": 1}),
+    ]
+    edges = [
+        edge("data", "blk", "x", "x"),
+        edge("blk", "head", "out", "in"),
+        edge("head", "loss", "out", "input"),
+        edge("data", "loss", "y", "target"),
+        edge("loss", "opt", "loss", "loss"),
+    ]
+    compiled = compile_graph(document(nodes, edges, blocks={"Scaled": res}))
+    assert "x = x * self.gamma  # (B, 64)" in compiled.source
+    totals = compiled.analysis.totals()
+    assert totals["params"] - totals["trainable_params"] == 2 * 64
+    model = compiled.instantiate(seed=0)
+    frozen = [k for k, p in model.named_parameters() if not p.requires_grad]
+    assert frozen == ["blk.0.gamma", "blk.1.gamma"]
+    assert not torch.equal(model.blk[0].gamma, model.blk[1].gamma)  # initialised each
+    x = torch.randn(3, 64)
+    h = x
+    for i in range(2):
+        h = model.blk[i].fc(h) * model.blk[i].gamma
+    torch.testing.assert_close(model(x), model.head(h), rtol=0, atol=1e-6)
