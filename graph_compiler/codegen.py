@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .analysis import MODEL_ROLES, Analysis, NodeResult, Scope, ScopeResult, analyze
+from .catalog.attention import CAUSAL_MASK
 from .custom import custom_class_source
 from .errors import GraphCompileError
 from .names import RESERVED, Namespace
@@ -248,7 +249,7 @@ class _Generator:
 
     @staticmethod
     def node_names(scope: Scope) -> dict[str, str]:
-        ns = Namespace(RESERVED | {"x", "y", "out", "h"})
+        ns = Namespace(RESERVED | {"x", "y", "out", "h", CAUSAL_MASK})
         return {node_id: ns.create(node.display, node_id) for node_id, node in scope.nodes.items()}
 
     def emit_class(
@@ -267,7 +268,7 @@ class _Generator:
         # forward argument names: the Dataset's port names, or the block's Input ids
         variables: dict[tuple[str, str], str] = {}
         args = []
-        arg_ns = Namespace(RESERVED)
+        arg_ns = Namespace(RESERVED | {CAUSAL_MASK})
         for item in inputs:
             node_id, port = item if isinstance(item, tuple) else (item, "out")
             var = arg_ns.create(port if isinstance(item, tuple) else item)
@@ -325,6 +326,8 @@ class _Generator:
                 variables[(node_id, port)] = var
                 live_vars[var] = (node_id, port)
             shapes = ", ".join(self.shape_text(instances, node_id, p) for p in out_ports)
+            *statements, expr = expr.split("\n")  # what the call needs first (a causal mask)
+            forward.extend(statements)
             forward.append(f"{', '.join(targets)} = {expr}  # {shapes}")
         returns = ", ".join(variables[ref] for ref in outputs)
         lines = [f"class {class_name}(nn.Module):", *_docstring(doc, INDENT), ""]
