@@ -328,7 +328,7 @@ class _Generator:
             shapes = ", ".join(self.shape_text(instances, node_id, p) for p in out_ports)
             *statements, expr = expr.split("\n")  # what the call needs first (a causal mask)
             forward.extend(statements)
-            forward.append(f"{', '.join(targets)} = {expr}  # {shapes}")
+            forward.append(_wrapped_call(f"{', '.join(targets)} = ", expr, f"  # {shapes}"))
         returns = ", ".join(variables[ref] for ref in outputs)
         lines = [f"class {class_name}(nn.Module):", *_docstring(doc, INDENT), ""]
         ctor_args = "".join(f", {a}" for a in (plan.args if plan else []))
@@ -337,7 +337,7 @@ class _Generator:
         lines += [INDENT * 2 + line for chunk in init for line in chunk.splitlines()]
         lines.append("")
         lines.append(f"{INDENT}def forward(self, {', '.join(args)}):")
-        lines += [INDENT * 2 + line for line in forward]
+        lines += [INDENT * 2 + line for entry in forward for line in entry.splitlines()]
         lines.append(f"{INDENT * 2}return {returns}")
         return lines
 
@@ -445,6 +445,26 @@ def _assign(target: str, expr: str) -> str:
     parts = _split_args(inner[:-1])
     body = "".join(f"{INDENT}{p},\n" for p in parts)
     return f"{target} = {head}(\n{body})"
+
+
+def _wrapped_call(target: str, expr: str, comment: str) -> str:
+    """A forward line; a call that would pass the line length gets one argument per line (with
+    the trailing comma, as ruff format leaves it), `[0]` and the shape comment after the `)`."""
+    line = f"{target}{expr}{comment}"
+    if len(line) + 2 * len(INDENT) <= LINE_LENGTH or "(" not in expr:
+        return line
+    head, _, rest = expr.partition("(")
+    depth, end = 1, None
+    for i, ch in enumerate(rest):
+        depth += ch in "([{"
+        depth -= ch in ")]}"
+        if depth == 0:
+            end = i
+            break
+    if end is None or rest[end + 1 :] not in ("", "[0]"):
+        return line
+    body = "".join(f"{INDENT}{p},\n" for p in _split_args(rest[:end]))
+    return f"{target}{head}(\n{body}){rest[end + 1 :]}{comment}"
 
 
 def _split_args(text: str) -> list[str]:

@@ -194,3 +194,44 @@ def test_causal_cross_attention_is_an_error():
     doc = _doc(("MultiheadAttention", {}), {"query": "emb", "key": "mem"}, extra)
     doc["edges"].append(edge("emb", "mem"))
     assert analyze(doc).ok
+
+
+def _ruff_clean(source: str, tmp_path) -> None:
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    ruff = Path(sys.executable).with_name("ruff")
+    ruff = str(ruff) if ruff.exists() else shutil.which("ruff")
+    if ruff is None:
+        pytest.skip("ruff is not installed")
+    path = tmp_path / "model.py"
+    path.write_text(source, encoding="utf-8")
+    config = Path(__file__).parents[1] / "pyproject.toml"
+    for command in (["check", "--quiet"], ["format", "--check", "--diff"]):
+        done = subprocess.run(
+            [ruff, *command, "--config", str(config), "--no-cache", str(path)],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert done.returncode == 0, f"{done.stdout}{done.stderr}\n{source}"
+
+
+def test_generated_causal_code_passes_ruff(tmp_path):
+    """A long call gets one argument per line, the shape comment after it; ruff-clean."""
+    doc = _doc(BOTH, {"tgt": "emb", "memory": "emb"})
+    source = generate(doc)
+    assert "\n            memory_is_causal=True,\n        )  # (B, 32, 16)\n" in source
+    _ruff_clean(source, tmp_path)
+    _future_independent(doc)
+
+
+@pytest.mark.parametrize("name", ["x", "target_sequence_projection"])
+def test_the_mask_statement_wraps_as_ruff_format_does(name, tmp_path):
+    from graph_compiler.catalog.attention import causal_mask
+
+    body = "".join(f"        {line}\n" for line in causal_mask(name).splitlines())
+    source = f"from torch import nn\n\n\ndef mask({name}):\n    if {name}:\n{body}"
+    _ruff_clean(source + "        return causal_mask\n", tmp_path)
