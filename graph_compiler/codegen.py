@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .analysis import MODEL_ROLES, Analysis, NodeResult, Scope, ScopeResult, analyze
+from .catalog.attention import CAUSAL_MASK
 from .custom import custom_class_source
 from .errors import GraphCompileError
 from .names import RESERVED, Namespace
@@ -248,7 +249,7 @@ class _Generator:
 
     @staticmethod
     def node_names(scope: Scope) -> dict[str, str]:
-        ns = Namespace(RESERVED | {"x", "y", "out", "h"})
+        ns = Namespace(RESERVED | {"x", "y", "out", "h", CAUSAL_MASK})
         return {node_id: ns.create(node.display, node_id) for node_id, node in scope.nodes.items()}
 
     def emit_class(
@@ -267,7 +268,7 @@ class _Generator:
         # forward argument names: the Dataset's port names, or the block's Input ids
         variables: dict[tuple[str, str], str] = {}
         args = []
-        arg_ns = Namespace(RESERVED)
+        arg_ns = Namespace(RESERVED | {CAUSAL_MASK})
         for item in inputs:
             node_id, port = item if isinstance(item, tuple) else (item, "out")
             var = arg_ns.create(port if isinstance(item, tuple) else item)
@@ -329,7 +330,9 @@ class _Generator:
                 variables[(node_id, port)] = var
                 live_vars[var] = (node_id, port)
             shapes = ", ".join(self.shape_text(instances, node_id, p) for p in out_ports)
-            forward.append(f"{', '.join(targets)} = {expr}  # {shapes}")
+            *statements, expr = expr.split("\n")  # what the call needs first (a causal mask)
+            forward.extend(statements)
+            forward.append(_wrapped_call(f"{', '.join(targets)} = ", expr, f"  # {shapes}"))
         returns = ", ".join(variables[ref] for ref in outputs)
         lines = [f"class {class_name}(nn.Module):", *_docstring(doc, INDENT), ""]
         ctor_args = "".join(f", {a}" for a in (plan.args if plan else []))
@@ -338,7 +341,7 @@ class _Generator:
         lines += [INDENT * 2 + line for chunk in init for line in chunk.splitlines()]
         lines.append("")
         lines.append(f"{INDENT}def forward(self, {', '.join(args)}):")
-        lines += [INDENT * 2 + line for line in forward]
+        lines += [INDENT * 2 + line for entry in forward for line in entry.splitlines()]
         lines.append(f"{INDENT * 2}return {returns}")
         return lines
 
@@ -446,6 +449,26 @@ def _assign(target: str, expr: str) -> str:
     parts = _split_args(inner[:-1])
     body = "".join(f"{INDENT}{p},\n" for p in parts)
     return f"{target} = {head}(\n{body})"
+
+
+def _wrapped_call(target: str, expr: str, comment: str) -> str:
+    """A forward line; a call that would pass the line length gets one argument per line (with
+    the trailing comma, as ruff format leaves it), `[0]` and the shape comment after the `)`."""
+    line = f"{target}{expr}{comment}"
+    if len(line) + 2 * len(INDENT) <= LINE_LENGTH or "(" not in expr:
+        return line
+    head, _, rest = expr.partition("(")
+    depth, end = 1, None
+    for i, ch in enumerate(rest):
+        depth += ch in "([{"
+        depth -= ch in ")]}"
+        if depth == 0:
+            end = i
+            break
+    if end is None or rest[end + 1 :] not in ("", "[0]"):
+        return line
+    body = "".join(f"{INDENT}{p},\n" for p in _split_args(rest[:end]))
+    return f"{target}{head}(\n{body}){rest[end + 1 :]}{comment}"
 
 
 def _split_args(text: str) -> list[str]:

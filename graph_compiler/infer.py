@@ -13,6 +13,7 @@ import functools
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from types import SimpleNamespace
 from typing import Any
 
 import torch
@@ -70,7 +71,21 @@ def input_names(ports: Mapping[str, int]) -> dict[str, list[str]]:
 
 @functools.lru_cache(maxsize=4096)
 def _compiled(expr: str):
-    return compile(expr, "<forward>", "eval")
+    """A forward expression, after any statements it needs first (one per line: a causal mask)."""
+    *statements, last = expr.split("\n")
+    prelude = compile("\n".join(statements), "<forward>", "exec") if statements else None
+    return prelude, compile(last, "<forward>", "eval")
+
+
+def _evaluate(expr: str, local: dict):
+    prelude, code = _compiled(expr)
+    if prelude is not None:
+        exec(prelude, _GLOBALS, local)
+    return eval(code, _GLOBALS, local)
+
+
+# what an inline op sees as its module: the model's `self` in generated code, in eval mode here
+_NO_MODULE = SimpleNamespace(training=False)
 
 
 _GLOBALS = {"torch": torch, "nn": nn, "F": F, "math": math}
@@ -142,15 +157,15 @@ def _meta_inputs(inputs: Mapping[str, list[TensorInfo]], batch: int) -> dict[str
 
 def _run(expr: str, module: Any, env: dict, count_flops: bool):
     local = dict(env)
-    local[MODULE_VAR] = module
+    local[MODULE_VAR] = module if module is not None else _NO_MODULE
     counter = FlopCounterMode(display=False) if count_flops else None
     try:
         with torch.no_grad():
             if counter is not None:
                 with counter:
-                    out = eval(_compiled(expr), _GLOBALS, local)
+                    out = _evaluate(expr, local)
             else:
-                out = eval(_compiled(expr), _GLOBALS, local)
+                out = _evaluate(expr, local)
     except Exception as exc:
         raise NodeFailure("call", _first_line(exc)) from exc
     outs = tuple(out) if isinstance(out, tuple | list) else (out,)

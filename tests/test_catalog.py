@@ -79,6 +79,9 @@ LAYER_CTX: dict[str, Ctx] = {
     "MultiheadAttention": Ctx(SEQ, pre=WIDE_SEQ),
     "TransformerEncoderLayer": Ctx(SEQ, pre=WIDE_SEQ),
     "TransformerDecoderLayer": Ctx(SEQ, pre=WIDE_SEQ, ports={"tgt": ["glue"], "memory": ["glue"]}),
+    "ScaledDotProductAttention": Ctx(
+        SEQ, pre=WIDE_SEQ, ports={"query": ["glue"], "key": ["glue"], "value": ["glue"]}
+    ),
     "Flatten": Ctx(IMAGES),
     "Unflatten": Ctx(params={"unflattened_size": [8, 8]}),
     "PixelShuffle": Ctx(IMAGES, pre=[("glue", "Conv2d", {"out_channels": 4, "padding": 1})]),

@@ -277,6 +277,30 @@ def _chunk_short() -> dict:
     return doc
 
 
+def _attention(type_: str, params: dict, ports: dict[str, int]) -> Callable[[], dict]:
+    """sine_classify → Linear(16) "seq" (B, 32, 16); each port of the attention node "att" fed
+    by seq cut to the given length; then Flatten → Linear(3)."""
+
+    def build() -> dict:
+        doc = chain(
+            "sine_classify",
+            [
+                ("seq", "Linear", {"out_features": 16}),
+                ("att", type_, params),
+                ("flat", "Flatten", {}),
+                ("fc", "Linear", {"out_features": 3}),
+            ],
+        )
+        doc["edges"] = [e for e in doc["edges"] if e["target"] != "att"]
+        for port, length in ports.items():
+            cut = f"cut_{port}"
+            add(doc, node(cut, "Slice", {"end": length}), edge("seq", cut), edge(cut, "att"))
+            doc["edges"][-1]["target_port"] = port
+        return doc
+
+    return build
+
+
 def _custom_layer(code: str = "return x * 2", **params: Any) -> Callable[[], dict]:
     def build() -> dict:
         doc = chain(
@@ -855,6 +879,30 @@ CASES = [
         node="loss",
         field="target",
         says=("(B, 2)", "(B, 1)"),
+    ),
+    Case(
+        "causal_cross_attention_mha",
+        "causal_cross_attention",
+        _attention("MultiheadAttention", {"causal": True}, {"query": 32, "key": 16, "value": 16}),
+        node="att",
+        field="causal",
+        says=("length 32", "length 16"),
+    ),
+    Case(
+        "causal_cross_attention_decoder_memory",
+        "causal_cross_attention",
+        _attention("TransformerDecoderLayer", {"memory_causal": True}, {"tgt": 32, "memory": 8}),
+        node="att",
+        field="memory_causal",
+        says=("memory attention", "length 8"),
+    ),
+    Case(
+        "attention_shapes_value",
+        "attention_shapes",
+        _attention("ScaledDotProductAttention", {}, {"query": 32, "key": 32, "value": 16}),
+        node="att",
+        field="value",
+        says=("value (B, 16, 16)", "key (B, 32, 16)"),
     ),
     Case(
         "output_count",

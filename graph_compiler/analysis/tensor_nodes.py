@@ -8,6 +8,7 @@ from ..custom import CUSTOM_TYPES, CustomCodeError, as_layer_params, custom_laye
 from ..document import Node
 from ..infer import MODULE_VAR, NodeFailure, infer_node, input_names
 from ..shapes import TensorInfo
+from .attention_checks import check_attention
 from .context import AnalysisContext
 from .failures import report_failure, source_text
 from .parameters import with_defaults
@@ -34,6 +35,8 @@ def infer_tensor_node(
             ctx.error(e.code, f"{node.display}: {e.message}", node.id, e.field, scope.block)
         if problems:
             return None
+    if not check_attention(ctx, scope, node, spec.type, params, inputs):
+        return None
     factory = factory_key = None
     if spec.type in CUSTOM_TYPES:
         if not ctx.allow_custom_code:

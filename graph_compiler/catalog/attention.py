@@ -1,5 +1,9 @@
-"""Attention: MultiheadAttention and the Transformer encoder / decoder layers, batch first
-(category "layers").
+"""Attention: MultiheadAttention, the Transformer encoder / decoder layers (batch first, category
+"layers") and ScaledDotProductAttention (an inline F.scaled_dot_product_attention, "merges").
+
+A causal layer masks the future the way careful PyTorch does: the square subsequent mask for the
+input's length, built on its device, with the is_causal hint where the torch API takes it. The
+mask is a statement of its own in forward (`causal_mask = ...`), before the call.
 """
 
 from __future__ import annotations
@@ -7,14 +11,39 @@ from __future__ import annotations
 from torch import nn
 
 from .layer_entry import BIAS, last_dim, layer, size
-from .spec import Param, Port
+from .registry import register
+from .spec import NodeSpec, Param, Port
+
+CAUSAL_MASK = "causal_mask"
+
+
+def causal_mask(seq: str) -> str:
+    """The statement that builds the (T, T) causal mask for `seq` (B, T, E) on its device."""
+    head = f"{CAUSAL_MASK} = nn.Transformer.generate_square_subsequent_mask("
+    args = f"{seq}.size(1), device={seq}.device"
+    if len(head) + len(args) + 1 <= 100 - 8:  # in forward, eight spaces in
+        return f"{head}{args})\n"
+    return f"{head}\n    {args}\n)\n"  # as ruff format wraps it
+
+
+def _causal(what: str) -> Param:
+    return Param(
+        "causal",
+        "bool",
+        False,
+        f"Causal {what}: position t attends only to positions <= t (GPT-style).",
+        torch_arg=False,
+    )
 
 
 def _attention_call(p, ins, m) -> str:
     q = ins["query"][0]
     k = ins["key"][0] if ins.get("key") else q
     v = ins["value"][0] if ins.get("value") else k
-    return f"{m}({q}, {k}, {v}, need_weights=False)[0]"
+    if not p.get("causal"):
+        return f"{m}({q}, {k}, {v}, need_weights=False)[0]"
+    mask = f"attn_mask={CAUSAL_MASK}, is_causal=True"
+    return causal_mask(q) + f"{m}({q}, {k}, {v}, need_weights=False, {mask})[0]"
 
 
 layer(
@@ -33,6 +62,7 @@ layer(
         size("num_heads", "Attention heads (must divide embed_dim).", default=4),
         Param("dropout", "float", 0.0, "Dropout on attention weights.", min=0, max=1),
         BIAS,
+        _causal("self-attention (key and value as long as the query)"),
     ],
     inputs=(
         Port("query", ranks=(3,)),
@@ -41,8 +71,28 @@ layer(
     ),
     fixed_args={"batch_first": True},
     call=_attention_call,
-    keywords=("attention", "transformer", "self-attention"),
+    keywords=("attention", "transformer", "self-attention", "causal"),
 )
+
+
+def _encoder_call(p, ins, m) -> str:
+    x = ins["in"][0]
+    if not p.get("causal"):
+        return f"{m}({x})"
+    return causal_mask(x) + f"{m}({x}, src_mask={CAUSAL_MASK}, is_causal=True)"
+
+
+def _decoder_call(p, ins, m) -> str:
+    tgt, memory = ins["tgt"][0], ins["memory"][0]
+    if not p.get("causal") and not p.get("memory_causal"):
+        return f"{m}({tgt}, {memory})"
+    args = [tgt, memory]
+    if p.get("causal"):
+        args += [f"tgt_mask={CAUSAL_MASK}", "tgt_is_causal=True"]
+    if p.get("memory_causal"):
+        args += [f"memory_mask={CAUSAL_MASK}", "memory_is_causal=True"]
+    return causal_mask(tgt) + f"{m}({', '.join(args)})"
+
 
 _TRANSFORMER = [
     Param(
@@ -65,10 +115,11 @@ layer(
     "TransformerEncoderLayer",
     nn.TransformerEncoderLayer,
     "Transformer encoder layer (self-attention + feed-forward) over (B, T, d_model).",
-    _TRANSFORMER,
+    [*_TRANSFORMER, _causal("self-attention")],
     inputs=(Port("in", ranks=(3,), layout="3-D (B, T, d_model)"),),
     fixed_args={"batch_first": True},
-    keywords=("transformer", "attention", "encoder"),
+    call=_encoder_call,
+    keywords=("transformer", "attention", "encoder", "causal", "gpt"),
 )
 layer(
     "TransformerDecoderLayer",
@@ -84,9 +135,70 @@ layer(
             description="Model width (inferred from tgt).",
         ),
         *_TRANSFORMER[1:],
+        _causal("self-attention on tgt"),
+        Param(
+            "memory_causal",
+            "bool",
+            False,
+            "Causal mask on the cross-attention to memory too (memory as long as tgt).",
+            torch_arg=False,
+        ),
     ],
     inputs=(Port("tgt", ranks=(3,)), Port("memory", ranks=(3,))),
     fixed_args={"batch_first": True},
-    call=lambda p, ins, m: f"{m}({ins['tgt'][0]}, {ins['memory'][0]})",
-    keywords=("transformer", "attention", "decoder"),
+    call=_decoder_call,
+    keywords=("transformer", "attention", "decoder", "causal"),
+)
+
+
+def _sdpa_call(p, ins, m) -> str:
+    args = [ins["query"][0], ins["key"][0], ins["value"][0]]
+    if p["dropout_p"]:
+        # torch applies dropout_p even in eval mode: only while training, as careful code does
+        owner = m.rpartition(".")[0] or m
+        args.append(f"dropout_p={p['dropout_p']!r} if {owner}.training else 0.0")
+    if p["is_causal"]:
+        args.append("is_causal=True")
+    if p["scale"] is not None:
+        args.append(f"scale={p['scale']!r}")
+    return f"F.scaled_dot_product_attention({', '.join(args)})"
+
+
+register(
+    NodeSpec(
+        type="ScaledDotProductAttention",
+        category="merges",
+        doc=(
+            "softmax(q·kᵀ·scale)·v over (B, T, E) or (B, heads, T, E): attention built from "
+            "parts (F.scaled_dot_product_attention)."
+        ),
+        role="op",
+        params=(
+            Param("is_causal", "bool", False, "Causal: query t attends only to keys <= t."),
+            Param(
+                "dropout_p",
+                "float",
+                0.0,
+                "Dropout on the attention weights (while training).",
+                min=0,
+                max=1,
+            ),
+            Param(
+                "scale",
+                "float",
+                None,
+                "Scale of q·kᵀ (auto: 1/sqrt(E)).",
+                nullable=True,
+                min=0,
+                exclusive_min=True,
+            ),
+        ),
+        inputs=(
+            Port("query", ranks=(3, 4), description="(B, T, E) or (B, heads, T, E)"),
+            Port("key", ranks=(3, 4), description="(B, S, E) or (B, heads, S, E)"),
+            Port("value", ranks=(3, 4), description="(B, S, Ev) or (B, heads, S, Ev)"),
+        ),
+        call=_sdpa_call,
+        keywords=("attention", "sdpa", "flash", "causal", "softmax"),
+    )
 )
