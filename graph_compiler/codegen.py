@@ -17,59 +17,12 @@ from .analysis import MODEL_ROLES, Analysis, NodeResult, Scope, ScopeResult, ana
 from .catalog.attention import CAUSAL_MASK
 from .custom import custom_class_source
 from .errors import GraphCompileError
+from .interface import ModelInterface, model_interface
 from .names import RESERVED, Namespace
 from .render import Raw, constructor, docstring_text, value
 
 LINE_LENGTH = 100
 INDENT = "    "
-
-
-@dataclass(frozen=True)
-class ModelInterface:
-    """How the model meets the data and the losses."""
-
-    inputs: tuple[str, ...]  # Dataset ports the forward takes, e.g. ("x",)
-    outputs: tuple[tuple[str, str], ...]  # (node id, port) returned by forward, in order
-    nodes: tuple[str, ...]  # model nodes needed for the outputs, topological order
-
-
-def model_interface(analysis: Analysis) -> ModelInterface:
-    scope = analysis.top.scope
-    outputs: list[tuple[str, str]] = []
-    for node_id in scope.nodes:  # document order of losses → deterministic output order
-        spec = scope.specs[node_id]
-        if spec.role != "loss":
-            continue
-        for port in scope.in_ports[node_id]:
-            for e in scope.incoming[node_id].get(port.name, []):
-                if (
-                    scope.specs[e.source].role in MODEL_ROLES
-                    and (e.source, e.source_port) not in outputs
-                ):
-                    outputs.append((e.source, e.source_port))
-    needed = _ancestors(scope, {n for n, _ in outputs})
-    nodes = tuple(n for n in scope.order if n in needed and scope.specs[n].role in MODEL_ROLES)
-    used_inputs = {
-        e.source_port
-        for e in scope.edges
-        if e.target in needed and scope.specs[e.source].role == "data"
-    }
-    inputs = tuple(p for p in ("x", "y") if p in used_inputs)
-    return ModelInterface(inputs, tuple(outputs), nodes)
-
-
-def _ancestors(scope: Scope, targets: set[str]) -> set[str]:
-    preds: dict[str, list[str]] = defaultdict(list)
-    for e in scope.edges:
-        preds[e.target].append(e.source)
-    seen: set[str] = set()
-    stack = list(targets)
-    while stack:
-        n = stack.pop()
-        if n not in seen:
-            seen.add(n)
-            stack.extend(preds[n])
-    return seen
 
 
 def checked_analysis(document: Any, *, allow_custom_code: bool = False) -> Analysis:
