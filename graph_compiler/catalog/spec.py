@@ -276,6 +276,9 @@ class InferContext:
 
 
 CallBuilder = Callable[[Mapping[str, Any], Mapping[str, list[str]], str], str]
+# A check of the params against the concrete input shapes, before the node is built: None, or
+# (the param at fault, what is wrong, e.g. "splits dim -1 ... odd") — reported on that field.
+InputCheck = Callable[[Mapping[str, Any], InferContext], tuple[str, str] | None]
 
 
 def call_module(port: str = "in") -> CallBuilder:
@@ -303,6 +306,7 @@ class NodeSpec:
     rank_hint: str = ""  # appended to rank errors, e.g. "add a Flatten"
     interval: Literal["epoch", "step"] | None = None  # schedulers: when step() is called
     keywords: tuple[str, ...] = ()  # extra palette search words
+    input_check: InputCheck | None = None  # params that the input's shape rules out
 
     def param(self, name: str) -> Param | None:
         for p in self.params:
