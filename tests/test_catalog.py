@@ -539,7 +539,8 @@ _REQUIRED_TEXT = """
 Linear Bilinear Conv1d Conv2d Conv3d ConvTranspose1d ConvTranspose2d ConvTranspose3d MaxPool1d
 MaxPool2d MaxPool3d AvgPool1d AvgPool2d AvgPool3d AdaptiveAvgPool1d AdaptiveAvgPool2d
 AdaptiveMaxPool1d AdaptiveMaxPool2d BatchNorm1d BatchNorm2d LayerNorm RMSNorm GroupNorm
-InstanceNorm2d Dropout Dropout1d Dropout2d Embedding LSTM GRU RNN MultiheadAttention TransformerEncoderLayer
+InstanceNorm2d Dropout Dropout1d Dropout2d Embedding LSTM GRU RNN MultiheadAttention
+TransformerEncoderLayer
 TransformerDecoderLayer Flatten Unflatten Reshape Permute Upsample PixelShuffle Identity ReLU
 LeakyReLU PReLU ELU GELU SiLU Mish Sigmoid Tanh Softplus Hardswish ReLU6 Hardtanh Hardsigmoid GLU
 Softmax LogSoftmax Add Multiply
