@@ -29,7 +29,7 @@ def _glu_halves(params, ctx: InferContext) -> tuple[str, str] | None:
     if shape is None:
         return None
     if not -len(shape) <= dim < len(shape):
-        return "dim", f"dim {dim} is out of range for a {len(shape)}-D input"
+        return "dim", f"cannot split dim {dim} of a {len(shape)}-D input"
     if shape[dim] % 2:
         return "dim", (
             f"splits dim {dim} into two halves, but the input's size there is {shape[dim]} (odd)"
