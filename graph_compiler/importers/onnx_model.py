@@ -1,7 +1,8 @@
 """`torchloom import-onnx model.onnx`: an ONNX graph's common ops as catalog nodes, with weights.
 
-Supported: Gemm and MatMul (+ Add of a bias) with constant weights → Linear; Conv → Conv1d/2d;
-ConvTranspose → ConvTranspose1d/2d; MaxPool / AveragePool / GlobalAveragePool;
+Supported: Gemm and MatMul (+ Add of a bias) with constant weights → Linear; Conv → Conv1d/2d/3d;
+ConvTranspose → ConvTranspose1d/2d/3d; MaxPool / AveragePool (1-3 D) / GlobalAveragePool;
+GlobalMaxPool and a kept ReduceMax over the spatial dims → AdaptiveMaxPool1d/2d(1); HardSigmoid;
 BatchNormalization; LayerNormalization; the activations whose name is a catalog layer's
 (Relu → ReLU, LeakyRelu, Gelu, Softmax, ...); Clip → ReLU6 / Hardtanh / ReLU; Add / Mul /
 Concat / MatMul of two tensors; Reshape / Flatten; Transpose / Squeeze / Unsqueeze / Slice /
@@ -38,6 +39,7 @@ ALIASES = {"alpha": ("negative_slope", "alpha"), "axis": ("dim",)}  # ONNX attri
 SHAPE_INPUTS = {
     "Reshape": (1,),
     "ReduceMean": (1,),
+    "ReduceMax": (1,),
     "Squeeze": (1,),
     "Unsqueeze": (1,),
     "Expand": (1,),
