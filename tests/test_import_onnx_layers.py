@@ -50,3 +50,29 @@ def test_3d_layers_hardsigmoid_and_global_max_pool(tmp_path):
     assert sum(t.numel() for t in weights.values()) == sum(
         p.numel() for p in Volumes().parameters()
     )
+
+
+class Gates(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(6, 16)
+        self.glu = nn.GLU()
+        self.head = nn.Linear(5, 2)
+
+    def forward(self, x):  # (B, 6) → GLU (B, 8) → split 3 + 5 → (B, 5)
+        a, b = torch.split(self.glu(self.fc(x)), [3, 5], dim=1)
+        return self.head(b * torch.sigmoid(torch.cat([a, a[:, :2]], dim=1)))
+
+
+def test_glu_and_split_become_split_nodes(tmp_path):
+    torch.manual_seed(0)
+    x = torch.randn(4, 6)
+    program = torch.export.export(
+        Gates().eval(), (x,), dynamic_shapes=({0: torch.export.Dim("batch", min=1)},),
+        strict=False,
+    )  # fmt: skip
+    path = tmp_path / "gates.onnx"
+    torch.onnx.export(program, (x,), str(path), dynamo=True, input_names=["x"], verbose=False)
+    types, diff = _compare_with_runtime(path, tmp_path, x.numpy())
+    assert diff <= 1e-5, diff
+    assert types.count("Split") == 2 and "CustomLayer" not in types

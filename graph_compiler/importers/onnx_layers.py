@@ -116,6 +116,32 @@ class LayerOps:
         kind = f"AdaptiveAvgPool{len(shape) - 2}d"
         self.emit(node, kind, {"output_size": 1}, [("in", self.tensor(node.input[0]))])
 
+    def _op_Split(self, node, attrs) -> None:
+        """A split along a non-batch dim → a Split node (outputs out0, out1, ...)."""
+        shape = self.shapes.get(node.input[0]) or ()
+        axis = int(attrs.get("axis", 0))
+        axis = axis + len(shape) if axis < 0 else axis
+        if not shape or axis == 0 or axis >= len(shape):
+            raise Unsupported(f"a split along dim {axis} (the batch, or out of range)")
+        sizes = attrs.get("split")
+        if sizes is None and len(node.input) > 1 and node.input[1]:
+            found = self.const(node.input[1])
+            if found is None:
+                raise Unsupported("split sizes that are not constants")
+            sizes = [int(v) for v in found.reshape(-1)]
+        if sizes is None:
+            size, parts = shape[axis], int(attrs.get("num_outputs", len(node.output)))
+            if not isinstance(size, int):
+                raise Unsupported(f"dim {axis} has no fixed size")
+            step = -(-size // parts)  # ONNX: equal parts, the last one smaller
+            sizes = [min(step, size - i * step) for i in range(parts)]
+        x = self.tensor(node.input[0])
+        made = self._add(node, "Split", {"split_sizes": sizes, "dim": axis}, [("in", x)], None)
+        for i, name in enumerate(node.output):
+            if name:
+                self.values[name] = (made.id, f"out{i}")
+                self.layout.pop(name, None)
+
     def _op_GlobalMaxPool(self, node, attrs) -> None:
         self._global_max(node, keepdims=True, axes=None)
 

@@ -1,7 +1,7 @@
 """`torchloom import-onnx model.onnx`: an ONNX graph's common ops as catalog nodes, with weights.
 
 Supported: Gemm and MatMul (+ Add of a bias) with constant weights → Linear; Conv → Conv1d/2d/3d;
-ConvTranspose → ConvTranspose1d/2d/3d; MaxPool / AveragePool (1-3 D) / GlobalAveragePool;
+ConvTranspose → ConvTranspose1d/2d/3d; MaxPool / AveragePool (1-3 D) / GlobalAveragePool; Split;
 GlobalMaxPool and a kept ReduceMax over the spatial dims → AdaptiveMaxPool1d/2d(1); HardSigmoid;
 BatchNormalization; LayerNormalization; the activations whose name is a catalog layer's
 (Relu → ReLU, LeakyRelu, Gelu, Softmax, ...); Clip → ReLU6 / Hardtanh / ReLU; Add / Mul /
