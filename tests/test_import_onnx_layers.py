@@ -3,6 +3,8 @@ HardSigmoid and a global max pool re-import as catalog nodes, equal to onnxrunti
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -76,3 +78,37 @@ def test_glu_and_split_become_split_nodes(tmp_path):
     types, diff = _compare_with_runtime(path, tmp_path, x.numpy())
     assert diff <= 1e-5, diff
     assert types.count("Split") == 2 and "CustomLayer" not in types
+
+
+class Norms(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(6, 8)
+        self.affine = nn.RMSNorm(8, eps=1e-3)
+        self.plain = nn.RMSNorm(8, elementwise_affine=False)  # eps None: float32's epsilon
+        self.head = nn.Linear(8, 3)
+
+    def forward(self, x):  # (B, 5, 6): norms over the last dim of a sequence, then its mean
+        h = self.affine(self.fc(x))
+        return self.head(self.plain(h * h).mean(dim=1))
+
+
+def test_torch_rms_norm_becomes_one_rms_norm_node(tmp_path):
+    torch.manual_seed(0)
+    model = Norms().eval()
+    with torch.no_grad():
+        model.affine.weight.uniform_(0.5, 1.5)
+    x = torch.randn(4, 5, 6)
+    program = torch.export.export(
+        model, (x,), dynamic_shapes=({0: torch.export.Dim("batch", min=1)},), strict=False
+    )
+    path = tmp_path / "norms.onnx"
+    torch.onnx.export(program, (x,), str(path), dynamo=True, input_names=["x"], verbose=False)
+    types, diff = _compare_with_runtime(path, tmp_path, x.numpy())
+    assert diff <= 1e-5, diff
+    assert types.count("RMSNorm") == 2 and "CustomLayer" not in types
+    document = json.loads((tmp_path / "graph.json").read_text())
+    norms = [n["params"] for n in document["nodes"] if n["type"] == "RMSNorm"]
+    assert norms == [{"eps": 1e-3}, {"elementwise_affine": False}]
+    weights = load_file(str(tmp_path / "graph.safetensors"))
+    assert sum(t.numel() for t in weights.values()) == sum(p.numel() for p in model.parameters())
