@@ -150,6 +150,29 @@ class SequenceModel(nn.Module):
         return self.head(y[:, 4:12] * torch.sigmoid(y[:, 0:8]))
 
 
+class MobileGates(nn.Module):
+    """MobileNet-style gates, as modules and as functions: nn.ReLU6, F.relu6, nn.Hardsigmoid,
+    F.hardsigmoid, F.hardtanh, nn.GLU and F.glu, an RMSNorm and adaptive max pooling."""
+
+    def __init__(self, num_classes=10):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 16, 3, padding=1)
+        self.act = nn.ReLU6(inplace=True)
+        self.gate = nn.GLU(dim=1)  # 16 → 8 channels
+        self.pool = nn.AdaptiveMaxPool2d((2, 2))
+        self.fc = nn.Linear(32, 24)
+        self.norm = nn.RMSNorm(24, eps=1e-6)
+        self.squash = nn.Hardsigmoid()
+        self.head = nn.Linear(12, num_classes)
+
+    def forward(self, x):
+        x = self.gate(self.act(self.conv(x)))
+        x = F.hardsigmoid(x) * F.relu6(x)
+        x = torch.flatten(self.pool(x), 1)
+        x = F.glu(self.norm(self.fc(x)), dim=-1)  # 24 → 12
+        return self.head(F.hardtanh(self.squash(x), -0.25, 0.75))
+
+
 class WithParameter(nn.Module):
     """A bare parameter added in forward: the add that reads it stays opaque."""
 

@@ -59,18 +59,25 @@ LAYER_CTX: dict[str, Ctx] = {
     "Conv3d": Ctx(params={"out_channels": 4}, pre=TO_3D),
     "ConvTranspose1d": Ctx(params={"out_channels": 4}, pre=TO_1D),
     "ConvTranspose2d": Ctx(IMAGES, {"out_channels": 4}),
+    "ConvTranspose3d": Ctx(params={"out_channels": 4}, pre=TO_3D),
     "MaxPool1d": Ctx(pre=TO_1D),
     "MaxPool2d": Ctx(IMAGES),
+    "MaxPool3d": Ctx(pre=TO_3D),
     "AvgPool1d": Ctx(pre=TO_1D),
     "AvgPool2d": Ctx(IMAGES),
+    "AvgPool3d": Ctx(pre=TO_3D),
     "AdaptiveAvgPool1d": Ctx(pre=TO_1D),
     "AdaptiveAvgPool2d": Ctx(IMAGES),
+    "AdaptiveMaxPool1d": Ctx(pre=TO_1D),
+    "AdaptiveMaxPool2d": Ctx(IMAGES),
     "BatchNorm1d": Ctx(),
     "BatchNorm2d": Ctx(IMAGES),
     "InstanceNorm2d": Ctx(IMAGES),
     "LayerNorm": Ctx(),
+    "RMSNorm": Ctx(),
     "GroupNorm": Ctx(),  # 64 channels, 8 groups
     "Dropout": Ctx(),
+    "Dropout1d": Ctx(pre=TO_1D),
     "Dropout2d": Ctx(IMAGES),
     "Embedding": Ctx(params={"num_embeddings": 10, "embedding_dim": 8}, ports={"in": ["y"]}),
     "LSTM": Ctx(SEQ),
@@ -104,6 +111,8 @@ LAYER_CTX: dict[str, Ctx] = {
             "Hardswish",
             "ReLU6",
             "Hardtanh",
+            "Hardsigmoid",
+            "GLU",  # (B, 64) → (B, 32)
             "Softmax",
             "LogSoftmax",
         )
@@ -557,12 +566,14 @@ def _equal(ours, theirs) -> bool:
 # --- catalog_json ------------------------------------------------------------------------------
 
 _REQUIRED_TEXT = """
-Linear Bilinear Conv1d Conv2d Conv3d ConvTranspose1d ConvTranspose2d MaxPool1d MaxPool2d AvgPool1d
-AvgPool2d AdaptiveAvgPool1d AdaptiveAvgPool2d BatchNorm1d BatchNorm2d LayerNorm GroupNorm
-InstanceNorm2d Dropout Dropout2d Embedding LSTM GRU RNN MultiheadAttention TransformerEncoderLayer
+Linear Bilinear Conv1d Conv2d Conv3d ConvTranspose1d ConvTranspose2d ConvTranspose3d MaxPool1d
+MaxPool2d MaxPool3d AvgPool1d AvgPool2d AvgPool3d AdaptiveAvgPool1d AdaptiveAvgPool2d
+AdaptiveMaxPool1d AdaptiveMaxPool2d BatchNorm1d BatchNorm2d LayerNorm RMSNorm GroupNorm
+InstanceNorm2d Dropout Dropout1d Dropout2d Embedding LSTM GRU RNN MultiheadAttention
+TransformerEncoderLayer
 TransformerDecoderLayer Flatten Unflatten Reshape Permute Upsample PixelShuffle Identity ReLU
-LeakyReLU PReLU ELU GELU SiLU Mish Sigmoid Tanh Softplus Hardswish ReLU6 Hardtanh Softmax LogSoftmax
-Add Multiply
+LeakyReLU PReLU ELU GELU SiLU Mish Sigmoid Tanh Softplus Hardswish ReLU6 Hardtanh Hardsigmoid GLU
+Softmax LogSoftmax Add Multiply
 Concat Mean Sum MatMul Split Chunk Slice Select Squeeze Unsqueeze Transpose CrossEntropyLoss
 NLLLoss MSELoss L1Loss SmoothL1Loss HuberLoss BCELoss BCEWithLogitsLoss KLDivLoss
 CosineEmbeddingLoss SGD Adam AdamW RMSprop Adagrad NAdam StepLR MultiStepLR ExponentialLR

@@ -24,6 +24,7 @@ CASES = {  # class → (input shape, constructor args)
     "ResNet18": ((2, 3, 32, 32), None),
     "TransformerClassifier": ((3, 7, 12), {"num_classes": 4}),
     "SequenceModel": ((2, 5, 6), None),
+    "MobileGates": ((2, 3, 8, 8), None),
 }
 FIGURES: dict[str, dict] = {}
 
@@ -94,6 +95,19 @@ def test_transformer_layers_are_catalog_nodes_with_their_settings():
     assert [n.label for n in layers] == ["encoder.layers.0", "encoder.layers.1"]
     assert layers[0].params == {"dim_feedforward": 64}  # nhead 4, dropout 0.1: the defaults
     assert next(n for n in graph.nodes if n.type == "Mean").params == {"dim": [1]}
+
+
+def test_relu6_hardsigmoid_glu_and_rmsnorm_are_catalog_nodes_as_modules_and_functions():
+    graph, _ = import_module(import_models.MobileGates(), (2, 3, 8, 8))
+    by_type: dict[str, list] = {}
+    for n in graph.nodes:
+        by_type.setdefault(n.type, []).append(n)
+    assert len(by_type["ReLU6"]) == 2 and len(by_type["Hardsigmoid"]) == 2  # module + F.*
+    assert sorted(n.params.get("dim", -1) for n in by_type["GLU"]) == [-1, 1]
+    assert [n.params for n in by_type["Hardtanh"]] == [{"min_val": -0.25, "max_val": 0.75}]
+    assert [n.params for n in by_type["RMSNorm"]] == [{"eps": 1e-6}]
+    assert [n.params for n in by_type["AdaptiveMaxPool2d"]] == [{"output_size": 2}]
+    assert "CustomLayer" not in by_type
 
 
 def test_unknown_operations_stay_opaque_and_say_what_they_were(tmp_path, capsys):

@@ -866,6 +866,62 @@ CASES = [
         says=("MultiheadAttention", "divisible by num_heads"),
     ),
     Case(
+        "shape_mismatch_glu_odd_dim",
+        "shape_mismatch",
+        lambda: chain(
+            "digits",
+            [
+                ("fc", "Linear", {"out_features": 63}),
+                ("glu", "GLU", {}),
+                ("head", "Linear", {"out_features": 10}),
+            ],
+        ),
+        node="glu",
+        field="dim",
+        says=("GLU(dim=-1)", "size there is 63 (odd)", "(B, 63) from fc"),
+    ),
+    Case(
+        "shape_mismatch_glu_dim_out_of_range",
+        "shape_mismatch",
+        lambda: chain(
+            "digits", [("glu", "GLU", {"dim": 2}), ("head", "Linear", {"out_features": 10})]
+        ),
+        node="glu",
+        field="dim",
+        says=("GLU(dim=2) cannot split dim 2 of a 2-D input", "(B, 64) from data.x"),
+    ),
+    Case(
+        "inferred_mismatch_rmsnorm",
+        "inferred_mismatch",
+        lambda: chain(
+            "digits",
+            [
+                ("fc", "Linear", {"out_features": 16}),
+                ("rms", "RMSNorm", {"normalized_shape": 32}),
+                ("head", "Linear", {"out_features": 10}),
+            ],
+        ),
+        node="rms",
+        field="normalized_shape",
+        says=("normalized_shape is 32", "the input gives 16"),
+    ),
+    Case(
+        "rank_mismatch_rmsnorm",
+        "rank_mismatch",
+        lambda: chain(
+            "digits",
+            [
+                ("cube", "Reshape", {"shape": [1, 4, 4, 4]}),
+                ("rms", "RMSNorm", {}),
+                ("flat", "Flatten", {}),
+                ("head", "Linear", {"out_features": 10}),
+            ],
+        ),
+        node="rms",
+        field="in",
+        says=("RMSNorm expects a 2-D", "(B, 1, 4, 4, 4) from cube"),
+    ),
+    Case(
         "shape_mismatch_add",
         "shape_mismatch",
         _add_mismatch,

@@ -37,6 +37,8 @@ def infer_tensor_node(
             return None
     if not check_attention(ctx, scope, node, spec.type, params, inputs):
         return None
+    if not check_input(ctx, scope, node, spec, params, inputs):
+        return None
     factory = factory_key = None
     if spec.type in CUSTOM_TYPES:
         if not ctx.allow_custom_code:
@@ -141,6 +143,39 @@ def check_rank_dtype(
                 )
                 ok = False
     return ok
+
+
+def check_input(
+    ctx: AnalysisContext,
+    scope: Scope,
+    node: Node,
+    spec: NodeSpec,
+    params: dict,
+    inputs: dict[str, list[TensorInfo]],
+) -> bool:
+    """The entry's own check of its params against the input shape (GLU's even dim)."""
+    if spec.input_check is None:
+        return True
+    concrete = {p: [i.concrete(1) for i in infos] for p, infos in inputs.items()}
+    problem = spec.input_check(params, InferContext(concrete, ctx.settings))
+    if problem is None:
+        return True
+    field, what = problem
+    port = scope.in_ports[node.id][0].name
+    described = [
+        f"{info} from {source_text(scope, edge)}"
+        for edge, info in zip(
+            scope.incoming[node.id].get(port, []), inputs.get(port, []), strict=False
+        )
+    ]
+    ctx.error(
+        "shape_mismatch",
+        f"{node.display}: {spec.type}({field}={params[field]}) {what}: {', '.join(described)}",
+        node.id,
+        field,
+        scope.block,
+    )
+    return False
 
 
 def resolve_inferred(

@@ -5,10 +5,10 @@ from __future__ import annotations
 from torch import nn
 
 from .registry import register
-from .spec import NodeSpec, Param
+from .spec import InferContext, NodeSpec, Param
 
 
-def _activation(cls, doc: str, *params: Param) -> None:
+def _activation(cls, doc: str, *params: Param, **kw) -> None:
     register(
         NodeSpec(
             type=cls.__name__,
@@ -17,9 +17,24 @@ def _activation(cls, doc: str, *params: Param) -> None:
             role="layer",
             torch_class=cls,
             params=params,
-            keywords=("activation", "nonlinearity"),
+            keywords=("activation", "nonlinearity", *kw.pop("keywords", ())),
+            **kw,
         )
     )
+
+
+def _glu_halves(params, ctx: InferContext) -> tuple[str, str] | None:
+    """GLU splits `dim` into two halves: the dim must exist and have an even size."""
+    shape, dim = ctx.shape(), params["dim"]
+    if shape is None:
+        return None
+    if not -len(shape) <= dim < len(shape):
+        return "dim", f"cannot split dim {dim} of a {len(shape)}-D input"
+    if shape[dim] % 2:
+        return "dim", (
+            f"splits dim {dim} into two halves, but the input's size there is {shape[dim]} (odd)"
+        )
+    return None
 
 
 _activation(nn.ReLU, "max(0, x).")
@@ -56,11 +71,19 @@ _activation(
 )
 _activation(nn.Hardswish, "x·relu6(x + 3) / 6.")
 _activation(nn.ReLU6, "min(max(0, x), 6) (MobileNet).")
+_activation(nn.Hardsigmoid, "relu6(x + 3) / 6: a piecewise-linear sigmoid (MobileNetV3).")
 _activation(
     nn.Hardtanh,
     "x clamped to [min_val, max_val].",
     Param("min_val", "float", -1.0, "Lower bound."),
     Param("max_val", "float", 1.0, "Upper bound."),
+)
+_activation(
+    nn.GLU,
+    "Gated linear unit: a · sigmoid(b), a and b the two halves of dim (the size halves).",
+    Param("dim", "int", -1, "Dimension split in two halves (its size must be even)."),
+    input_check=_glu_halves,
+    keywords=("gate", "gated"),
 )
 _activation(
     nn.Softmax,

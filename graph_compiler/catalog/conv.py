@@ -60,7 +60,7 @@ for _dims, _cls in ((1, nn.Conv1d), (2, nn.Conv2d), (3, nn.Conv3d)):
         hint="" if _dims != 2 else "reshape the input to (B, C, H, W), e.g. with Unflatten",
         keywords=("convolution", "filter"),
     )
-for _dims, _cls in ((1, nn.ConvTranspose1d), (2, nn.ConvTranspose2d)):
+for _dims, _cls in ((1, nn.ConvTranspose1d), (2, nn.ConvTranspose2d), (3, nn.ConvTranspose3d)):
     layer(
         _cls.__name__,
         _cls,
@@ -70,7 +70,7 @@ for _dims, _cls in ((1, nn.ConvTranspose1d), (2, nn.ConvTranspose2d)):
         keywords=("deconvolution", "upsample"),
     )
 
-for _dims, _cls in ((1, nn.MaxPool1d), (2, nn.MaxPool2d)):
+for _dims, _cls in ((1, nn.MaxPool1d), (2, nn.MaxPool2d), (3, nn.MaxPool3d)):
     layer(
         _cls.__name__,
         _cls,
@@ -103,7 +103,7 @@ for _dims, _cls in ((1, nn.MaxPool1d), (2, nn.MaxPool2d)):
         ranks=(_dims + 2,),
         keywords=("pool", "downsample"),
     )
-for _dims, _cls in ((1, nn.AvgPool1d), (2, nn.AvgPool2d)):
+for _dims, _cls in ((1, nn.AvgPool1d), (2, nn.AvgPool2d), (3, nn.AvgPool3d)):
     layer(
         _cls.__name__,
         _cls,
@@ -152,4 +152,23 @@ for _dims, _cls in ((1, nn.AdaptiveAvgPool1d), (2, nn.AdaptiveAvgPool2d)):
         ],
         ranks=(_dims + 2,),
         keywords=("global average pool", "gap"),
+    )
+for _dims, _cls in ((1, nn.AdaptiveMaxPool1d), (2, nn.AdaptiveMaxPool2d)):
+    layer(
+        _cls.__name__,
+        _cls,
+        f"{_dims}-D adaptive max pooling to a fixed output size (1 = global max pool).",
+        [
+            Param(
+                "output_size",
+                "int_or_tuple",
+                1,
+                "Output size.",
+                min=1,
+                length=_dims,
+                positional=True,
+            )
+        ],
+        ranks=(_dims + 2,),
+        keywords=("global max pool", "pool"),
     )

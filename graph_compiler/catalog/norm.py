@@ -68,6 +68,33 @@ layer(
     ranks=(2, 3, 4),
 )
 layer(
+    "RMSNorm",
+    nn.RMSNorm,
+    "Root-mean-square normalization over the last dimension (no mean subtraction, no shift).",
+    [
+        Param(
+            "normalized_shape",
+            "int",
+            min=1,
+            infer=last_dim,
+            positional=True,
+            description="Size of the normalized last dimension (inferred).",
+        ),
+        Param(
+            "eps",
+            "float",
+            None,
+            "Added to the mean square for stability (auto: the dtype's machine epsilon).",
+            min=0,
+            exclusive_min=True,
+            nullable=True,
+        ),
+        Param("elementwise_affine", "bool", True, "Learn a per-element scale."),
+    ],
+    ranks=(2, 3, 4),
+    keywords=("rms", "llama"),
+)
+layer(
     "GroupNorm",
     nn.GroupNorm,
     "Group normalization: channels split into groups, normalized per sample.",
@@ -88,6 +115,13 @@ layer(
     "Randomly zeroes elements with probability p during training.",
     [Param("p", "float", 0.5, "Probability of an element being zeroed.", min=0, max=1)],
     keywords=("regularization",),
+)
+layer(
+    "Dropout1d",
+    nn.Dropout1d,
+    "Randomly zeroes whole channels of (B, C, L) inputs with probability p during training.",
+    [Param("p", "float", 0.5, "Probability of a channel being zeroed.", min=0, max=1)],
+    ranks=(3,),
 )
 layer(
     "Dropout2d",

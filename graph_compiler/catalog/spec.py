@@ -276,6 +276,9 @@ class InferContext:
 
 
 CallBuilder = Callable[[Mapping[str, Any], Mapping[str, list[str]], str], str]
+# A check of the params against the concrete input shapes, before the node is built: None, or
+# (the param at fault, what is wrong, e.g. "splits dim -1 ... odd") — reported on that field.
+InputCheck = Callable[[Mapping[str, Any], InferContext], tuple[str, str] | None]
 
 
 def call_module(port: str = "in") -> CallBuilder:
@@ -310,6 +313,9 @@ class NodeSpec:
     # Checks of the resolved params and input shapes that torch's own error would state poorly:
     # returns GraphErrors (message without the node's name, field set), empty when all is well.
     check: Callable[[Mapping[str, Any], Mapping[str, list]], list] | None = None
+    # The simpler form of `check` for one param against the concrete input shape: (field, what
+    # is wrong), reported as shape_mismatch naming the input (GLU's odd dim)
+    input_check: InputCheck | None = None
 
     def param(self, name: str) -> Param | None:
         for p in self.params:

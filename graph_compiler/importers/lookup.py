@@ -61,7 +61,7 @@ def _activation_name(m: nn.TransformerEncoderLayer) -> str:
     return name
 
 
-def _layer_norm_shape(m: nn.LayerNorm) -> int:
+def _layer_norm_shape(m: nn.LayerNorm | nn.RMSNorm) -> int:
     if len(m.normalized_shape) != 1:
         raise Unsupported(
             f"normalized_shape {list(m.normalized_shape)} (the catalog normalizes the last dim)"
@@ -87,6 +87,7 @@ READERS: dict[type, dict[str, Callable[[Any], Any]]] = {
         "batch_first": lambda m: m.self_attn.batch_first,
     },
     nn.LayerNorm: {"normalized_shape": _layer_norm_shape},
+    nn.RMSNorm: {"normalized_shape": _layer_norm_shape},
 }
 CHECKS: dict[type, Callable[[Any], None]] = {nn.MultiheadAttention: _mha_checks}
 

@@ -28,6 +28,7 @@ class EncoderMatch:
     output: str
     params: dict = field(default_factory=dict)
     weights: dict = field(default_factory=dict)
+    type_: str = "TransformerEncoderLayer"  # the catalog node the region becomes
 
 
 def find_encoder_layers(nodes: list, consts: dict, shapes: dict, outputs: set[str], opsets) -> list:

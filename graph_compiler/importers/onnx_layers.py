@@ -14,8 +14,8 @@ class LayerOps:
 
     def _op_Conv(self, node, attrs) -> None:
         w = self.const(node.input[1])
-        if w is None or w.ndim not in (3, 4):
-            raise Unsupported("a 1-D or 2-D convolution with constant weights")
+        if w is None or w.ndim not in (3, 4, 5):
+            raise Unsupported("a 1-D, 2-D or 3-D convolution with constant weights")
         dims = w.ndim - 2
         params = {
             "out_channels": int(w.shape[0]),
@@ -36,8 +36,8 @@ class LayerOps:
 
     def _op_ConvTranspose(self, node, attrs) -> None:
         w = self.const(node.input[1])
-        if w is None or w.ndim not in (3, 4):
-            raise Unsupported("a 1-D or 2-D transposed convolution with constant weights")
+        if w is None or w.ndim not in (3, 4, 5):
+            raise Unsupported("a 1-D, 2-D or 3-D transposed convolution with constant weights")
         if "output_shape" in attrs:
             raise Unsupported("an explicit output_shape")
         dims, groups = w.ndim - 2, attrs.get("group", 1)
@@ -78,10 +78,16 @@ class LayerOps:
         else:
             raise Unsupported("a clip with one bound other than min 0")
 
+    def _op_HardSigmoid(self, node, attrs) -> None:
+        alpha, beta = float(attrs.get("alpha", 0.2)), float(attrs.get("beta", 0.5))
+        if not (np.isclose(alpha, 1 / 6, rtol=0, atol=1e-7) and beta == 0.5):
+            raise Unsupported(f"alpha {alpha:g}, beta {beta:g} (torch's Hardsigmoid: 1/6, 0.5)")
+        self.emit(node, "Hardsigmoid", {}, [("in", self.tensor(node.input[0]))])
+
     def _pool(self, node, attrs, kind: str) -> None:
         kernel = attrs.get("kernel_shape")
-        if not kernel or len(kernel) not in (1, 2):
-            raise Unsupported("a 1-D or 2-D window")
+        if not kernel or len(kernel) not in (1, 2, 3):
+            raise Unsupported("a 1-D, 2-D or 3-D window")
         dims = len(kernel)
         params = {
             "kernel_size": kernel,
@@ -108,6 +114,57 @@ class LayerOps:
         if len(shape) not in (3, 4):
             raise Unsupported("an input that is not (B, C, L) or (B, C, H, W)")
         kind = f"AdaptiveAvgPool{len(shape) - 2}d"
+        self.emit(node, kind, {"output_size": 1}, [("in", self.tensor(node.input[0]))])
+
+    def _op_Split(self, node, attrs) -> None:
+        """A split along a non-batch dim → a Split node (outputs out0, out1, ...)."""
+        shape = self.shapes.get(node.input[0]) or ()
+        axis = int(attrs.get("axis", 0))
+        axis = axis + len(shape) if axis < 0 else axis
+        if not shape or axis == 0 or axis >= len(shape):
+            raise Unsupported(f"a split along dim {axis} (the batch, or out of range)")
+        sizes = attrs.get("split")
+        if sizes is None and len(node.input) > 1 and node.input[1]:
+            found = self.const(node.input[1])
+            if found is None:
+                raise Unsupported("split sizes that are not constants")
+            sizes = [int(v) for v in found.reshape(-1)]
+        if sizes is None:
+            size, parts = shape[axis], int(attrs.get("num_outputs", len(node.output)))
+            if not isinstance(size, int):
+                raise Unsupported(f"dim {axis} has no fixed size")
+            step = -(-size // parts)  # ONNX: equal parts, the last one smaller
+            sizes = [min(step, size - i * step) for i in range(parts)]
+        x = self.tensor(node.input[0])
+        made = self._add(node, "Split", {"split_sizes": sizes, "dim": axis}, [("in", x)], None)
+        for i, name in enumerate(node.output):
+            if name:
+                self.values[name] = (made.id, f"out{i}")
+                self.layout.pop(name, None)
+
+    def _op_GlobalMaxPool(self, node, attrs) -> None:
+        self._global_max(node, keepdims=True, axes=None)
+
+    def _op_ReduceMax(self, node, attrs) -> None:
+        """A max over every spatial dim, kept (torch's AdaptiveMaxPool to size 1)."""
+        axes = attrs.get("axes")
+        if axes is None and len(node.input) > 1 and node.input[1]:
+            found = self.const(node.input[1])
+            if found is None:
+                raise Unsupported("axes that are not constants")
+            axes = [int(a) for a in found.reshape(-1)]
+        self._global_max(node, keepdims=bool(attrs.get("keepdims", 1)), axes=axes)
+
+    def _global_max(self, node, keepdims: bool, axes) -> None:
+        rank = len(self.shapes.get(node.input[0]) or ())
+        if rank not in (3, 4):
+            raise Unsupported("an input that is not (B, C, L) or (B, C, H, W)")
+        spatial = list(range(2, rank))
+        if not keepdims or (axes is None and node.op_type == "ReduceMax"):
+            raise Unsupported("a max that is not over the spatial dims, kept")
+        if axes is not None and sorted(a % rank for a in axes) != spatial:
+            raise Unsupported(f"a max over dims {list(axes)}, not the spatial dims {spatial}")
+        kind = f"AdaptiveMaxPool{rank - 2}d"
         self.emit(node, kind, {"output_size": 1}, [("in", self.tensor(node.input[0]))])
 
     def _op_BatchNormalization(self, node, attrs) -> None:

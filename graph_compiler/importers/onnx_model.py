@@ -1,12 +1,14 @@
 """`torchloom import-onnx model.onnx`: an ONNX graph's common ops as catalog nodes, with weights.
 
-Supported: Gemm and MatMul (+ Add of a bias) with constant weights → Linear; Conv → Conv1d/2d;
-ConvTranspose → ConvTranspose1d/2d; MaxPool / AveragePool / GlobalAveragePool;
-BatchNormalization; LayerNormalization; the activations whose name is a catalog layer's
-(Relu → ReLU, LeakyRelu, Gelu, Softmax, ...); Clip → ReLU6 / Hardtanh / ReLU; Add / Mul /
-Concat / MatMul of two tensors; Reshape / Flatten; Transpose / Squeeze / Unsqueeze / Slice /
-Gather / Expand (onnx_layout.py: also time-major values); Gather of a constant table →
-Embedding; LSTM / GRU / RNN (onnx_recurrent.py); ReduceMean; Identity / Dropout (inference).
+Supported: Gemm and MatMul (+ Add of a bias) with constant weights → Linear; Conv →
+Conv1d/2d/3d; ConvTranspose → ConvTranspose1d/2d/3d; MaxPool / AveragePool (1-3 D) /
+GlobalAveragePool; Split; GlobalMaxPool and a kept ReduceMax over the spatial dims →
+AdaptiveMaxPool1d/2d(1); HardSigmoid; BatchNormalization; LayerNormalization; torch's decomposed
+nn.RMSNorm (onnx_norms.py); the activations whose name is a catalog layer's (Relu → ReLU,
+LeakyRelu, Gelu, Softmax, ...); Clip → ReLU6 / Hardtanh / ReLU; Add / Mul / Concat / MatMul of
+two tensors; Reshape / Flatten; Transpose / Squeeze / Unsqueeze / Slice / Gather / Expand
+(onnx_layout.py: also time-major values); Gather of a constant table → Embedding; LSTM / GRU /
+RNN (onnx_recurrent.py); ReduceMean; Identity / Dropout (inference).
 Nodes whose inputs are all constants (weight slicing, Range) are evaluated here. Shape
 computations that only feed a Reshape or an Expand (Shape → Gather → Concat, as exporters
 write for a dynamic batch) are dropped: the Reshape keeps the batch and takes the per-sample
@@ -31,6 +33,7 @@ from .onnx_attention import EncoderMatch, find_encoder_layers
 from .onnx_files import load as _load
 from .onnx_layers import LayerOps
 from .onnx_layout import LayoutOps
+from .onnx_norms import find_rms_norms
 from .onnx_recurrent import RecurrentOps
 
 ALIASES = {"alpha": ("negative_slope", "alpha"), "axis": ("dim",)}  # ONNX attribute → param
@@ -38,6 +41,7 @@ ALIASES = {"alpha": ("negative_slope", "alpha"), "axis": ("dim",)}  # ONNX attri
 SHAPE_INPUTS = {
     "Reshape": (1,),
     "ReduceMean": (1,),
+    "ReduceMax": (1,),
     "Squeeze": (1,),
     "Unsqueeze": (1,),
     "Expand": (1,),
@@ -86,16 +90,17 @@ def import_onnx(path: Path, name: str | None = None):
         elif _fold(node, consts):
             constant.add(index)
     needed = _data_nodes(nodes, [o.name for o in g.output])
-    layers = find_encoder_layers(
-        nodes, consts, shapes, {o.name for o in g.output}, model.opset_import
-    )
+    outputs = {o.name for o in g.output}
+    layers = find_encoder_layers(nodes, consts, shapes, outputs, model.opset_import)
+    taken = {i for m in layers for i in m.region}
+    layers += [m for m in find_rms_norms(nodes, consts, shapes, outputs) if not m.region & taken]
     starts = {m.start: m for m in layers}
     inside = {i for m in layers for i in m.region}
     unsupported: dict[str, list[str]] = {}
     failed: set[str] = set()  # values downstream of an unsupported op: not reported again
     for index, node in enumerate(nodes):
         if index in starts:
-            converter.encoder_layer(nodes[index], starts[index])
+            converter.region(nodes[index], starts[index])
             continue
         if index in constant or index in inside or index not in needed:
             continue
@@ -250,10 +255,11 @@ class _Converter(LayerOps, LayoutOps, RecurrentOps):
             out.append((port, ref))
         return out
 
-    def encoder_layer(self, first, match: EncoderMatch) -> None:
-        """The region onnx_attention.py proved to be an nn.TransformerEncoderLayer."""
+    def region(self, first, match: EncoderMatch) -> None:
+        """A region found as one layer: an nn.TransformerEncoderLayer onnx_attention.py proved,
+        an nn.RMSNorm (onnx_norms.py)."""
         x = self.tensor(match.source)
-        made = self._add(first, "TransformerEncoderLayer", match.params, [("in", x)], match.weights)
+        made = self._add(first, match.type_, match.params, [("in", x)], match.weights)
         self.values[match.output] = (made.id, "out")
 
     def knows(self, op_type: str) -> bool:
