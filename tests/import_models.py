@@ -151,12 +151,24 @@ class SequenceModel(nn.Module):
 
 
 class WithParameter(nn.Module):
-    """A bare parameter added in forward: the add that reads it stays opaque."""
+    """A bare parameter added in forward (a Parameter node), and a buffer (its user opaque)."""
 
     def __init__(self):
         super().__init__()
         self.fc = nn.Linear(8, 4)
-        self.offset = nn.Parameter(torch.zeros(1, 4))
+        self.offset = nn.Parameter(torch.randn(1, 4))
+
+    def forward(self, x):
+        return self.fc(x) + self.offset
+
+
+class WithBuffer(nn.Module):
+    """A buffer read in forward is not learned: the add that reads it stays opaque."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(8, 4)
+        self.register_buffer("offset", torch.zeros(1, 4))
 
     def forward(self, x):
         return self.fc(x) + self.offset

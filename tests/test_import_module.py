@@ -24,6 +24,7 @@ CASES = {  # class → (input shape, constructor args)
     "ResNet18": ((2, 3, 32, 32), None),
     "TransformerClassifier": ((3, 7, 12), {"num_classes": 4}),
     "SequenceModel": ((2, 5, 6), None),
+    "WithParameter": ((3, 8), None),
 }
 FIGURES: dict[str, dict] = {}
 
@@ -118,9 +119,19 @@ def test_unknown_operations_stay_opaque_and_say_what_they_were(tmp_path, capsys)
     assert any("opaque node: clip" in str(e) for e in loud)
 
 
-def test_a_bare_parameter_makes_its_user_opaque(tmp_path, capsys):
+def test_a_bare_parameter_becomes_a_parameter_node():
+    model = import_models.WithParameter()
+    graph, state = import_module(model, (2, 8))
+    (param,) = [n for n in graph.nodes if n.type == "Parameter"]
+    assert (param.id, param.params, param.module_path) == ("offset", {"shape": [1, 4]}, "offset")
+    add = next(n for n in graph.nodes if n.type == "Add")
+    assert ("in", "offset", "out") in add.inputs and not graph.opaque
+    assert torch.equal(state["offset"], model.offset.detach())
+
+
+def test_a_bare_buffer_makes_its_user_opaque(tmp_path, capsys):
     out = tmp_path / "graph.json"
-    assert run_cli(f"{MODELS}:WithParameter", "--input-shape", "2,8", "-o", str(out)) == 0
+    assert run_cli(f"{MODELS}:WithBuffer", "--input-shape", "2,8", "-o", str(out)) == 0
     err = capsys.readouterr().err
     assert "uses the model's tensor self.offset directly" in err
     (opaque,) = [n for n in json.loads(out.read_text())["nodes"] if n["type"] == "CustomLayer"]

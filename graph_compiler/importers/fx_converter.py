@@ -73,8 +73,8 @@ class Converter:
                 return convert_module(self, node)
             if node.op in ("call_function", "call_method"):
                 return convert_function(self, node)
-            if node.op == "get_attr":  # its users become opaque: no node holds a bare tensor
-                return Attr(str(node.target))
+            if node.op == "get_attr":
+                return self._attribute(node)
         except Unsupported as exc:
             return self._unsupported(node, str(exc))
         except (TypeError, ValueError, KeyError, IndexError, AttributeError) as exc:
@@ -84,6 +84,23 @@ class Converter:
                 node, f"torchloom cannot convert it ({type(exc).__name__}: {exc})"
             )
         raise ImportFailed(f"{node.name}: unknown fx op {node.op}")  # pragma: no cover
+
+    def _attribute(self, node: fx.Node) -> Any:
+        """A parameter read in forward (self.cls_token) → a Parameter node holding it (its value
+        carried with the weights); a buffer stays an Attr, and a tensor-taking user of it opaque."""
+        path = str(node.target)
+        try:
+            value = self.gm.get_parameter(path)
+        except AttributeError:
+            return Attr(path)
+        shape = [int(d) for d in value.shape]
+        if not shape:
+            raise Unsupported(f"the parameter self.{path} is a scalar (a Parameter has a shape)")
+        made = self.g.add(
+            self.hint(node), "Parameter", {"shape": shape}, [], label=path, module_path=path,
+            origin=f"self.{path}",
+        )  # fmt: skip
+        return Ref(made.id)
 
     def _unsupported(self, node: fx.Node, reason: str) -> Any:
         what = describe(self, node)
