@@ -183,3 +183,37 @@ class CatOfSplit(nn.Module):
 
     def forward(self, x):
         return torch.cat(torch.split(self.fc(x), 2, dim=1), 1)
+
+
+class TokensAndPositions(nn.Module):
+    """A class token expanded to the batch, a learned position table read by arange ids."""
+
+    def __init__(self, features=6, length=5, d_model=8):
+        super().__init__()
+        self.proj = nn.Linear(features, d_model)
+        self.cls_token = nn.Parameter(torch.randn(1, 1, d_model))
+        self.positions = nn.Embedding(length + 1, d_model)
+        self.head = nn.Linear(d_model, 3)
+
+    def forward(self, x):
+        h = self.proj(x)
+        cls = self.cls_token.expand(h.size(0), -1, -1)
+        h = torch.cat([cls, h], dim=1)
+        ids = torch.arange(h.size(1), device=h.device).unsqueeze(0)
+        h = h + self.positions(ids)
+        return self.head(h[:, 0])
+
+
+class CausalAttention(nn.Module):
+    """Attention from parts (F.scaled_dot_product_attention, causal) and a causal MHA."""
+
+    def __init__(self, d_model=8):
+        super().__init__()
+        self.q = nn.Linear(d_model, d_model)
+        self.k = nn.Linear(d_model, d_model)
+        self.v = nn.Linear(d_model, d_model)
+        self.head = nn.Linear(d_model, d_model)
+
+    def forward(self, x):
+        a = F.scaled_dot_product_attention(self.q(x), self.k(x), self.v(x), is_causal=True)
+        return self.head(a)

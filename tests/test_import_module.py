@@ -25,6 +25,8 @@ CASES = {  # class → (input shape, constructor args)
     "TransformerClassifier": ((3, 7, 12), {"num_classes": 4}),
     "SequenceModel": ((2, 5, 6), None),
     "WithParameter": ((3, 8), None),
+    "TokensAndPositions": ((3, 5, 6), None),
+    "CausalAttention": ((2, 6, 8), None),
 }
 FIGURES: dict[str, dict] = {}
 
@@ -127,6 +129,19 @@ def test_a_bare_parameter_becomes_a_parameter_node():
     add = next(n for n in graph.nodes if n.type == "Add")
     assert ("in", "offset", "out") in add.inputs and not graph.opaque
     assert torch.equal(state["offset"], model.offset.detach())
+
+
+def test_expand_arange_and_sdpa_map_to_their_nodes():
+    graph, _ = import_module(import_models.TokensAndPositions(), (2, 5, 6))
+    by_type = {n.type: n for n in graph.nodes}
+    expand, ids = by_type["Expand"], by_type["PositionIds"]
+    assert expand.inputs == [("in", "cls_token", "out"), ("like", "proj", "out")]
+    assert ids.params == {} and ids.inputs == [("in", "cat", "out")]  # (1, T): unsqueeze folded
+    assert "Unsqueeze" not in by_type and not graph.opaque
+    graph, _ = import_module(import_models.CausalAttention(), (2, 6, 8))
+    sdpa = next(n for n in graph.nodes if n.type == "ScaledDotProductAttention")
+    assert sdpa.params == {"is_causal": True}
+    assert [p for p, _, _ in sdpa.inputs] == ["query", "key", "value"]
 
 
 def test_a_bare_buffer_makes_its_user_opaque(tmp_path, capsys):
