@@ -217,3 +217,31 @@ class CausalAttention(nn.Module):
     def forward(self, x):
         a = F.scaled_dot_product_attention(self.q(x), self.k(x), self.v(x), is_causal=True)
         return self.head(a)
+
+
+class ViTTiny(nn.Module):
+    """ViT as usually written: strided-conv patches, a class token (nn.Parameter) expanded to
+    the batch and prepended, a learned position embedding added, nn.TransformerEncoder, head."""
+
+    def __init__(self, image=16, patch=4, channels=3, dim=32, depth=2, heads=4, num_classes=10):
+        super().__init__()
+        self.patch_embed = nn.Conv2d(channels, dim, patch, stride=patch)
+        self.cls_token = nn.Parameter(torch.zeros(1, 1, dim))
+        self.pos_embed = nn.Parameter(torch.zeros(1, (image // patch) ** 2 + 1, dim))
+        nn.init.trunc_normal_(self.cls_token, std=0.02)
+        nn.init.trunc_normal_(self.pos_embed, std=0.02)
+        layer = nn.TransformerEncoderLayer(
+            dim, heads, dim_feedforward=4 * dim, dropout=0.0, activation="gelu",
+            batch_first=True, norm_first=True,
+        )  # fmt: skip
+        self.encoder = nn.TransformerEncoder(layer, depth, enable_nested_tensor=False)
+        self.norm = nn.LayerNorm(dim)
+        self.head = nn.Linear(dim, num_classes)
+
+    def forward(self, x):
+        x = self.patch_embed(x).flatten(2).transpose(1, 2)  # (B, N, D)
+        B = x.shape[0]
+        cls = self.cls_token.expand(B, -1, -1)
+        x = torch.cat((cls, x), dim=1) + self.pos_embed
+        x = self.norm(self.encoder(x))
+        return self.head(x[:, 0])

@@ -27,6 +27,7 @@ CASES = {  # class → (input shape, constructor args)
     "WithParameter": ((3, 8), None),
     "TokensAndPositions": ((3, 5, 6), None),
     "CausalAttention": ((2, 6, 8), None),
+    "ViTTiny": ((2, 3, 16, 16), None),
 }
 FIGURES: dict[str, dict] = {}
 
@@ -142,6 +143,15 @@ def test_expand_arange_and_sdpa_map_to_their_nodes():
     sdpa = next(n for n in graph.nodes if n.type == "ScaledDotProductAttention")
     assert sdpa.params == {"is_causal": True}
     assert [p for p, _, _ in sdpa.inputs] == ["query", "key", "value"]
+
+
+def test_vit_keeps_its_learned_tensors():
+    graph, state = import_module(import_models.ViTTiny(), (1, 3, 16, 16))
+    params = {n.id: n.params["shape"] for n in graph.nodes if n.type == "Parameter"}
+    assert params == {"cls_token": [1, 1, 32], "pos_embed": [1, 17, 32]}
+    (expand,) = [n for n in graph.nodes if n.type == "Expand"]
+    assert expand.inputs[0] == ("in", "cls_token", "out")
+    assert {"cls_token", "pos_embed"} <= set(state)
 
 
 def test_a_bare_buffer_makes_its_user_opaque(tmp_path, capsys):
