@@ -245,3 +245,32 @@ class ViTTiny(nn.Module):
         x = torch.cat((cls, x), dim=1) + self.pos_embed
         x = self.norm(self.encoder(x))
         return self.head(x[:, 0])
+
+
+class CausalEncoder(nn.Module):
+    """A GPT-style stack: nn.TransformerEncoder and a MultiheadAttention under the square
+    subsequent mask (is_causal=True), as the torch docs write it."""
+
+    def __init__(self, d_model=16, nhead=2):
+        super().__init__()
+        layer = nn.TransformerEncoderLayer(d_model, nhead, 32, dropout=0.0, batch_first=True)
+        self.blocks = nn.TransformerEncoder(layer, 2, enable_nested_tensor=False)
+        self.attn = nn.MultiheadAttention(d_model, nhead, batch_first=True)
+        self.last = nn.TransformerEncoderLayer(d_model, nhead, 32, dropout=0.0, batch_first=True)
+
+    def forward(self, x):
+        mask = nn.Transformer.generate_square_subsequent_mask(x.size(1), device=x.device)
+        h = self.blocks(x, mask=mask, is_causal=True)
+        h = h + self.attn(h, h, h, attn_mask=mask, need_weights=False, is_causal=True)[0]
+        return self.last(h, src_mask=mask, is_causal=True)
+
+
+class PaddingMasked(nn.Module):
+    """A key-padding mask computed from the input: no node expresses it, the layer stays opaque."""
+
+    def __init__(self, d_model=8):
+        super().__init__()
+        self.layer = nn.TransformerEncoderLayer(d_model, 2, 16, dropout=0.0, batch_first=True)
+
+    def forward(self, x):
+        return self.layer(x, src_key_padding_mask=x[:, :, 0] > 0)

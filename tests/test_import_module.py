@@ -28,6 +28,7 @@ CASES = {  # class → (input shape, constructor args)
     "TokensAndPositions": ((3, 5, 6), None),
     "CausalAttention": ((2, 6, 8), None),
     "ViTTiny": ((2, 3, 16, 16), None),
+    "CausalEncoder": ((2, 6, 16), None),
 }
 FIGURES: dict[str, dict] = {}
 
@@ -143,6 +144,20 @@ def test_expand_arange_and_sdpa_map_to_their_nodes():
     sdpa = next(n for n in graph.nodes if n.type == "ScaledDotProductAttention")
     assert sdpa.params == {"is_causal": True}
     assert [p for p, _, _ in sdpa.inputs] == ["query", "key", "value"]
+
+
+def test_a_causal_mask_becomes_the_causal_option():
+    graph, _ = import_module(import_models.CausalEncoder(), (2, 6, 16))
+    causal = [n.label for n in graph.nodes if n.params.get("causal")]
+    assert causal == ["blocks.layers.0", "blocks.layers.1", "attn", "last"]
+    assert not graph.opaque
+
+
+def test_a_padding_mask_from_the_input_stays_opaque():
+    graph, _ = import_module(import_models.PaddingMasked(), (2, 5, 8))
+    (opaque,) = [o for o in graph.opaque if o.startswith("layer:")]  # and the comparison
+    assert "layer (torch.nn.modules.transformer.TransformerEncoderLayer)" in opaque
+    assert "src_key_padding_mask" in opaque
 
 
 def test_vit_keeps_its_learned_tensors():

@@ -14,9 +14,11 @@ from torch import fx
 
 from ..names import snake
 from .fx_functions import convert_function
+from .fx_masks import VALUE, SizeOnly
 from .fx_modules import convert_module
 from .fx_opaque import describe, keep_opaque
-from .fx_values import Attr, Ref
+from .fx_patterns import DEVICE
+from .fx_values import Attr, Dim, Ref
 from .graph import INPUT, ImportedGraph, ImportFailed
 from .lookup import Unsupported
 
@@ -102,9 +104,19 @@ class Converter:
         )  # fmt: skip
         return Ref(made.id)
 
+    def _size_only(self, node: fx.Node) -> bool:
+        """Computed from sizes, devices, buffers and such tensors only, never from data."""
+        kinds = Dim | SizeOnly | Attr
+        return all(
+            isinstance(self.env.get(a), kinds) or self.env.get(a) == DEVICE
+            for a in node.all_input_nodes
+        )
+
     def _unsupported(self, node: fx.Node, reason: str) -> Any:
         what = describe(self, node)
         if not any(isinstance(self.env.get(a), Ref) for a in node.all_input_nodes):
+            if VALUE in node.meta and node.op != "get_attr" and self._size_only(node):
+                return SizeOnly(node)  # a mask candidate (fx_masks.py)
             raise ImportFailed(f"{node.name} ({what}): {reason}") from None
         return keep_opaque(self, node, what, reason)
 
