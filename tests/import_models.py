@@ -174,12 +174,24 @@ class MobileGates(nn.Module):
 
 
 class WithParameter(nn.Module):
-    """A bare parameter added in forward: the add that reads it stays opaque."""
+    """A bare parameter added in forward (a Parameter node), and a buffer (its user opaque)."""
 
     def __init__(self):
         super().__init__()
         self.fc = nn.Linear(8, 4)
-        self.offset = nn.Parameter(torch.zeros(1, 4))
+        self.offset = nn.Parameter(torch.randn(1, 4))
+
+    def forward(self, x):
+        return self.fc(x) + self.offset
+
+
+class WithBuffer(nn.Module):
+    """A buffer read in forward is not learned: the add that reads it stays opaque."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(8, 4)
+        self.register_buffer("offset", torch.zeros(1, 4))
 
     def forward(self, x):
         return self.fc(x) + self.offset
@@ -194,3 +206,94 @@ class CatOfSplit(nn.Module):
 
     def forward(self, x):
         return torch.cat(torch.split(self.fc(x), 2, dim=1), 1)
+
+
+class TokensAndPositions(nn.Module):
+    """A class token expanded to the batch, a learned position table read by arange ids."""
+
+    def __init__(self, features=6, length=5, d_model=8):
+        super().__init__()
+        self.proj = nn.Linear(features, d_model)
+        self.cls_token = nn.Parameter(torch.randn(1, 1, d_model))
+        self.positions = nn.Embedding(length + 1, d_model)
+        self.head = nn.Linear(d_model, 3)
+
+    def forward(self, x):
+        h = self.proj(x)
+        cls = self.cls_token.expand(h.size(0), -1, -1)
+        h = torch.cat([cls, h], dim=1)
+        ids = torch.arange(h.size(1), device=h.device).unsqueeze(0)
+        h = h + self.positions(ids)
+        return self.head(h[:, 0])
+
+
+class CausalAttention(nn.Module):
+    """Attention from parts (F.scaled_dot_product_attention, causal) and a causal MHA."""
+
+    def __init__(self, d_model=8):
+        super().__init__()
+        self.q = nn.Linear(d_model, d_model)
+        self.k = nn.Linear(d_model, d_model)
+        self.v = nn.Linear(d_model, d_model)
+        self.head = nn.Linear(d_model, d_model)
+
+    def forward(self, x):
+        a = F.scaled_dot_product_attention(self.q(x), self.k(x), self.v(x), is_causal=True)
+        return self.head(a)
+
+
+class ViTTiny(nn.Module):
+    """ViT as usually written: strided-conv patches, a class token (nn.Parameter) expanded to
+    the batch and prepended, a learned position embedding added, nn.TransformerEncoder, head."""
+
+    def __init__(self, image=16, patch=4, channels=3, dim=32, depth=2, heads=4, num_classes=10):
+        super().__init__()
+        self.patch_embed = nn.Conv2d(channels, dim, patch, stride=patch)
+        self.cls_token = nn.Parameter(torch.zeros(1, 1, dim))
+        self.pos_embed = nn.Parameter(torch.zeros(1, (image // patch) ** 2 + 1, dim))
+        nn.init.trunc_normal_(self.cls_token, std=0.02)
+        nn.init.trunc_normal_(self.pos_embed, std=0.02)
+        layer = nn.TransformerEncoderLayer(
+            dim, heads, dim_feedforward=4 * dim, dropout=0.0, activation="gelu",
+            batch_first=True, norm_first=True,
+        )  # fmt: skip
+        self.encoder = nn.TransformerEncoder(layer, depth, enable_nested_tensor=False)
+        self.norm = nn.LayerNorm(dim)
+        self.head = nn.Linear(dim, num_classes)
+
+    def forward(self, x):
+        x = self.patch_embed(x).flatten(2).transpose(1, 2)  # (B, N, D)
+        B = x.shape[0]
+        cls = self.cls_token.expand(B, -1, -1)
+        x = torch.cat((cls, x), dim=1) + self.pos_embed
+        x = self.norm(self.encoder(x))
+        return self.head(x[:, 0])
+
+
+class CausalEncoder(nn.Module):
+    """A GPT-style stack: nn.TransformerEncoder and a MultiheadAttention under the square
+    subsequent mask (is_causal=True), as the torch docs write it."""
+
+    def __init__(self, d_model=16, nhead=2):
+        super().__init__()
+        layer = nn.TransformerEncoderLayer(d_model, nhead, 32, dropout=0.0, batch_first=True)
+        self.blocks = nn.TransformerEncoder(layer, 2, enable_nested_tensor=False)
+        self.attn = nn.MultiheadAttention(d_model, nhead, batch_first=True)
+        self.last = nn.TransformerEncoderLayer(d_model, nhead, 32, dropout=0.0, batch_first=True)
+
+    def forward(self, x):
+        mask = nn.Transformer.generate_square_subsequent_mask(x.size(1), device=x.device)
+        h = self.blocks(x, mask=mask, is_causal=True)
+        h = h + self.attn(h, h, h, attn_mask=mask, need_weights=False, is_causal=True)[0]
+        return self.last(h, src_mask=mask, is_causal=True)
+
+
+class PaddingMasked(nn.Module):
+    """A key-padding mask computed from the input: no node expresses it, the layer stays opaque."""
+
+    def __init__(self, d_model=8):
+        super().__init__()
+        self.layer = nn.TransformerEncoderLayer(d_model, 2, 16, dropout=0.0, batch_first=True)
+
+    def forward(self, x):
+        return self.layer(x, src_key_padding_mask=x[:, :, 0] > 0)

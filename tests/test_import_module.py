@@ -25,6 +25,11 @@ CASES = {  # class → (input shape, constructor args)
     "TransformerClassifier": ((3, 7, 12), {"num_classes": 4}),
     "SequenceModel": ((2, 5, 6), None),
     "MobileGates": ((2, 3, 8, 8), None),
+    "WithParameter": ((3, 8), None),
+    "TokensAndPositions": ((3, 5, 6), None),
+    "CausalAttention": ((2, 6, 8), None),
+    "ViTTiny": ((2, 3, 16, 16), None),
+    "CausalEncoder": ((2, 6, 16), None),
 }
 FIGURES: dict[str, dict] = {}
 
@@ -132,9 +137,55 @@ def test_unknown_operations_stay_opaque_and_say_what_they_were(tmp_path, capsys)
     assert any("opaque node: clip" in str(e) for e in loud)
 
 
-def test_a_bare_parameter_makes_its_user_opaque(tmp_path, capsys):
+def test_a_bare_parameter_becomes_a_parameter_node():
+    model = import_models.WithParameter()
+    graph, state = import_module(model, (2, 8))
+    (param,) = [n for n in graph.nodes if n.type == "Parameter"]
+    assert (param.id, param.params, param.module_path) == ("offset", {"shape": [1, 4]}, "offset")
+    add = next(n for n in graph.nodes if n.type == "Add")
+    assert ("in", "offset", "out") in add.inputs and not graph.opaque
+    assert torch.equal(state["offset"], model.offset.detach())
+
+
+def test_expand_arange_and_sdpa_map_to_their_nodes():
+    graph, _ = import_module(import_models.TokensAndPositions(), (2, 5, 6))
+    by_type = {n.type: n for n in graph.nodes}
+    expand, ids = by_type["Expand"], by_type["PositionIds"]
+    assert expand.inputs == [("in", "cls_token", "out"), ("like", "proj", "out")]
+    assert ids.params == {} and ids.inputs == [("in", "cat", "out")]  # (1, T): unsqueeze folded
+    assert "Unsqueeze" not in by_type and not graph.opaque
+    graph, _ = import_module(import_models.CausalAttention(), (2, 6, 8))
+    sdpa = next(n for n in graph.nodes if n.type == "ScaledDotProductAttention")
+    assert sdpa.params == {"is_causal": True}
+    assert [p for p, _, _ in sdpa.inputs] == ["query", "key", "value"]
+
+
+def test_a_causal_mask_becomes_the_causal_option():
+    graph, _ = import_module(import_models.CausalEncoder(), (2, 6, 16))
+    causal = [n.label for n in graph.nodes if n.params.get("causal")]
+    assert causal == ["blocks.layers.0", "blocks.layers.1", "attn", "last"]
+    assert not graph.opaque
+
+
+def test_a_padding_mask_from_the_input_stays_opaque():
+    graph, _ = import_module(import_models.PaddingMasked(), (2, 5, 8))
+    (opaque,) = [o for o in graph.opaque if o.startswith("layer:")]  # and the comparison
+    assert "layer (torch.nn.modules.transformer.TransformerEncoderLayer)" in opaque
+    assert "src_key_padding_mask" in opaque
+
+
+def test_vit_keeps_its_learned_tensors():
+    graph, state = import_module(import_models.ViTTiny(), (1, 3, 16, 16))
+    params = {n.id: n.params["shape"] for n in graph.nodes if n.type == "Parameter"}
+    assert params == {"cls_token": [1, 1, 32], "pos_embed": [1, 17, 32]}
+    (expand,) = [n for n in graph.nodes if n.type == "Expand"]
+    assert expand.inputs[0] == ("in", "cls_token", "out")
+    assert {"cls_token", "pos_embed"} <= set(state)
+
+
+def test_a_bare_buffer_makes_its_user_opaque(tmp_path, capsys):
     out = tmp_path / "graph.json"
-    assert run_cli(f"{MODELS}:WithParameter", "--input-shape", "2,8", "-o", str(out)) == 0
+    assert run_cli(f"{MODELS}:WithBuffer", "--input-shape", "2,8", "-o", str(out)) == 0
     err = capsys.readouterr().err
     assert "uses the model's tensor self.offset directly" in err
     (opaque,) = [n for n in json.loads(out.read_text())["nodes"] if n["type"] == "CustomLayer"]

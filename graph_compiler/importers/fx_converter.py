@@ -14,9 +14,11 @@ from torch import fx
 
 from ..names import snake
 from .fx_functions import convert_function
+from .fx_masks import VALUE, SizeOnly
 from .fx_modules import convert_module
 from .fx_opaque import describe, keep_opaque
-from .fx_values import Attr, Ref
+from .fx_patterns import DEVICE
+from .fx_values import Attr, Dim, Ref
 from .graph import INPUT, ImportedGraph, ImportFailed
 from .lookup import Unsupported
 
@@ -73,8 +75,8 @@ class Converter:
                 return convert_module(self, node)
             if node.op in ("call_function", "call_method"):
                 return convert_function(self, node)
-            if node.op == "get_attr":  # its users become opaque: no node holds a bare tensor
-                return Attr(str(node.target))
+            if node.op == "get_attr":
+                return self._attribute(node)
         except Unsupported as exc:
             return self._unsupported(node, str(exc))
         except (TypeError, ValueError, KeyError, IndexError, AttributeError) as exc:
@@ -85,9 +87,36 @@ class Converter:
             )
         raise ImportFailed(f"{node.name}: unknown fx op {node.op}")  # pragma: no cover
 
+    def _attribute(self, node: fx.Node) -> Any:
+        """A parameter read in forward (self.cls_token) → a Parameter node holding it (its value
+        carried with the weights); a buffer stays an Attr, and a tensor-taking user of it opaque."""
+        path = str(node.target)
+        try:
+            value = self.gm.get_parameter(path)
+        except AttributeError:
+            return Attr(path)
+        shape = [int(d) for d in value.shape]
+        if not shape:
+            raise Unsupported(f"the parameter self.{path} is a scalar (a Parameter has a shape)")
+        made = self.g.add(
+            self.hint(node), "Parameter", {"shape": shape}, [], label=path, module_path=path,
+            origin=f"self.{path}",
+        )  # fmt: skip
+        return Ref(made.id)
+
+    def _size_only(self, node: fx.Node) -> bool:
+        """Computed from sizes, devices, buffers and such tensors only, never from data."""
+        kinds = Dim | SizeOnly | Attr
+        return all(
+            isinstance(self.env.get(a), kinds) or self.env.get(a) == DEVICE
+            for a in node.all_input_nodes
+        )
+
     def _unsupported(self, node: fx.Node, reason: str) -> Any:
         what = describe(self, node)
         if not any(isinstance(self.env.get(a), Ref) for a in node.all_input_nodes):
+            if VALUE in node.meta and node.op != "get_attr" and self._size_only(node):
+                return SizeOnly(node)  # a mask candidate (fx_masks.py)
             raise ImportFailed(f"{node.name} ({what}): {reason}") from None
         return keep_opaque(self, node, what, reason)
 

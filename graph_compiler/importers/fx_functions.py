@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import fx
 
+from .fx_patterns import DEVICE, arange, expand, fold_positions, sdpa
 from .fx_values import Attr, Dim, Multi, Ref, arg
 from .lookup import Unsupported, function_params, function_table
 
@@ -33,6 +34,9 @@ PERMUTE = {torch.permute, "permute"}
 CHUNK = {torch.chunk, "chunk"}
 SPLIT = {torch.split, "split"}
 SHAPE_OF = {"size", "dim"}
+EXPAND = {"expand"}
+ARANGE = {torch.arange}
+SDPA = {torch.nn.functional.scaled_dot_product_attention}
 NO_OPS = {"contiguous", "clone", "detach"}
 
 
@@ -46,6 +50,12 @@ def convert_function(converter: Converter, node: fx.Node) -> Any:
         return _attr(converter, node)
     if fn in NO_OPS:
         return converter.tensor(args[0], node)
+    if fn in EXPAND:
+        return expand(converter, node)
+    if fn in ARANGE:
+        return arange(converter, node)
+    if fn in SDPA:
+        return sdpa(converter, node)
     if fn in ADD or fn in MUL:
         return _binary(converter, node, "Add" if fn in ADD else "Multiply")
     if fn in MATMUL:
@@ -67,6 +77,8 @@ def convert_function(converter: Converter, node: fx.Node) -> Any:
         dim = kwargs.get("dim", args[1] if len(args) > 1 else None)
         if not isinstance(dim, int):
             raise Unsupported("squeeze without a dim")
+        if type_ == "Unsqueeze" and dim == 0 and fold_positions(converter, node, x):
+            return x
         return converter.add(node, type_, {"dim": dim}, [("in", x.node, x.port)])
     if fn in TRANSPOSE:
         x = converter.tensor(args[0], node)
@@ -105,6 +117,8 @@ def _attr(converter: Converter, node: fx.Node) -> Any:
     source, name = node.args[0], node.args[1] if len(node.args) > 1 else None
     if node.target is getattr and name == "shape":
         return Dim(converter.value(source), None)
+    if node.target is getattr and name == "device":
+        return DEVICE
     raise Unsupported(f"attribute {name}")
 
 

@@ -14,7 +14,17 @@ import torch
 from torch import fx, nn
 from torch.fx.passes.shape_prop import ShapeProp
 
+from .fx_masks import record
 from .graph import ImportFailed
+
+
+class _ShapeAndMasks(ShapeProp):
+    """ShapeProp that also keeps the example value of small square tensors (masks)."""
+
+    def run_node(self, n: fx.Node):
+        result = super().run_node(n)
+        record(n, result)
+        return result
 
 
 def trace(model: nn.Module, input_shape: Sequence[int]) -> fx.GraphModule:
@@ -54,5 +64,5 @@ def trace(model: nn.Module, input_shape: Sequence[int]) -> fx.GraphModule:
             f"{type(exc).__name__}: {first}"
         ) from None
     with torch.no_grad():
-        ShapeProp(gm).propagate(example)
+        _ShapeAndMasks(gm).propagate(example)
     return gm

@@ -90,6 +90,7 @@ READERS: dict[type, dict[str, Callable[[Any], Any]]] = {
     nn.RMSNorm: {"normalized_shape": _layer_norm_shape},
 }
 CHECKS: dict[type, Callable[[Any], None]] = {nn.MultiheadAttention: _mha_checks}
+CHECKED_ARGS: dict[type, frozenset[str]] = {nn.MultiheadAttention: frozenset({"kdim", "vdim"})}
 
 
 def _attribute(module: nn.Module, name: str, kind: str) -> Any:
@@ -162,6 +163,7 @@ def module_params(module: nn.Module, spec: NodeSpec) -> tuple[dict[str, Any], di
         if actual is not REQUIRED and actual != fixed:
             raise Unsupported(f"{name}={actual!r} (torchloom builds it with {name}={fixed!r})")
     known = {p.name for p in spec.params} | set(spec.fixed_args) | IGNORED_ARGS
+    known |= CHECKED_ARGS.get(type(module), frozenset())  # by CHECKS
     for name, default in torch_defaults(type(module)).items():
         if name in known or not hasattr(module, name):
             continue

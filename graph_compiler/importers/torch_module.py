@@ -9,7 +9,8 @@ node that names it.
 
 The rooms, in the order they run: module_loading.py (the file and class, --args), fx_tracing.py
 (trace and shapes), fx_converter.py (fx nodes → graph nodes, dispatching to fx_modules.py,
-fx_functions.py and the opaque fallback fx_opaque.py).
+fx_functions.py, fx_patterns.py (expand, arange, scaled_dot_product_attention), fx_masks.py
+(causal masks) and the opaque fallback fx_opaque.py).
 """
 
 from __future__ import annotations
