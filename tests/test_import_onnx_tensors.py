@@ -63,3 +63,102 @@ def test_causal_encoder_layer_reimports_as_the_causal_layer(tmp_path):
     torch.testing.assert_close(got, want, rtol=0, atol=1e-5)
     np.testing.assert_allclose(got.numpy(), runtime(path, x), rtol=0, atol=1e-5)
     assert sum(t.numel() for t in weights.values()) == sum(p.numel() for p in model.parameters())
+
+
+def _types(document: dict) -> list[str]:
+    return [n["type"] for n in document["nodes"]]
+
+
+@pytest.mark.parametrize("zero_cls", [False, True])
+def test_vit_mini_export_reimports_with_its_learned_tensors(tmp_path, zero_cls):
+    """tests/learned_tensors.py's ViT: class token expanded to the batch, position embedding
+    added, encoder layer, class-token head. A zero class token (its default init) is still a
+    Parameter, not an initial state."""
+    from tests.learned_tensors import vit
+
+    model = build_module(vit(), seed=0).eval()
+    with torch.no_grad():
+        model.cls_token.copy_(
+            torch.zeros_like(model.cls_token) if zero_cls else torch.randn(1, 1, 16)
+        )
+        model.pos_embed.normal_()
+    x = torch.randn(3, 1, 8, 8)
+    path = export(model, x, tmp_path / "vit.onnx")
+    document, rebuilt, weights = reimport(path, tmp_path)
+    types = _types(document)
+    assert types.count("Parameter") == 2 and "Expand" in types and "Add" in types
+    assert "TransformerEncoderLayer" in types
+    shapes = sorted(n["params"]["shape"] for n in document["nodes"] if n["type"] == "Parameter")
+    assert shapes == [[1, 1, 16], [1, 5, 16]]
+    assert sum(t.numel() for t in weights.values()) == sum(p.numel() for p in model.parameters())
+    for batch in (x, torch.randn(1, 1, 8, 8)):
+        with torch.no_grad():
+            want, got = model(batch), rebuilt(batch)
+        torch.testing.assert_close(got, want, rtol=0, atol=1e-5)
+        np.testing.assert_allclose(got.numpy(), runtime(path, batch), rtol=0, atol=1e-5)
+
+
+def test_position_table_added_to_activations_is_a_parameter(tmp_path):
+    """tests/learned_tensors.py's positions graph: the exporter folds PositionIds → Embedding
+    into one (1, T, D) initializer added to the activations → Parameter + Add."""
+    from tests.learned_tensors import positions
+
+    model = build_module(positions(), seed=0).eval()
+    x = torch.randn(4, 64)
+    path = export(model, x, tmp_path / "positions.onnx")
+    document, rebuilt, weights = reimport(path, tmp_path)
+    (param,) = [n for n in document["nodes"] if n["type"] == "Parameter"]
+    assert param["params"]["shape"] == [1, 64, 8]
+    assert sum(t.numel() for t in weights.values()) == sum(p.numel() for p in model.parameters())
+    with torch.no_grad():
+        torch.testing.assert_close(rebuilt(x), model(x), rtol=0, atol=1e-5)
+
+
+def _range_model(tmp_path: Path, unsqueeze: bool) -> Path:
+    """x (B, 6, 4) + table[Range(0, Shape(x)[1], 1)] (Unsqueeze 0 or not), mean over time."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    table = np.random.default_rng(0).standard_normal((10, 4)).astype(np.float32)
+    ids = "ids1" if unsqueeze else "ids"
+    nodes = [
+        helper.make_node("Shape", ["x"], ["shape"]),
+        helper.make_node("Gather", ["shape", "one"], ["length"], axis=0),
+        helper.make_node("Range", ["zero", "length", "step"], ["ids"]),
+        *([helper.make_node("Unsqueeze", ["ids", "axes0"], ["ids1"])] if unsqueeze else []),
+        helper.make_node("Gather", ["table", ids], ["pos"], axis=0),
+        helper.make_node("Add", ["x", "pos"], ["h"]),
+        helper.make_node("ReduceMean", ["h", "axes1"], ["y"], keepdims=0),
+    ]
+    consts = {
+        "one": np.array(1, np.int64),
+        "zero": np.array(0, np.int64),
+        "step": np.array(1, np.int64),
+        "axes0": np.array([0], np.int64),
+        "axes1": np.array([1], np.int64),
+        "table": table,
+    }
+    graph = helper.make_graph(
+        nodes,
+        "positions",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["B", 6, 4])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["B", 4])],
+        [numpy_helper.from_array(v, k) for k, v in consts.items()],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+    path = tmp_path / "range.onnx"
+    path.write_bytes(model.SerializeToString())
+    return path
+
+
+@pytest.mark.parametrize("unsqueeze", [False, True])
+def test_range_of_a_shape_dim_is_position_ids(tmp_path, unsqueeze):
+    path = _range_model(tmp_path, unsqueeze)
+    document, rebuilt, weights = reimport(path, tmp_path)
+    (ids,) = [n for n in document["nodes"] if n["type"] == "PositionIds"]
+    assert ids["params"].get("batch_dim", True) is unsqueeze
+    assert "Embedding" in _types(document) and "Parameter" not in _types(document)
+    assert sum(t.numel() for t in weights.values()) == 40
+    x = torch.randn(3, 6, 4)
+    with torch.no_grad():
+        got = rebuilt(x).numpy()
+    np.testing.assert_allclose(got, runtime(path, x), rtol=0, atol=1e-6)

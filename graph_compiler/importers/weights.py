@@ -22,7 +22,10 @@ def carry_weights(
         attr = compiled.attributes[node.id]
         prefix = node.module_path + "."
         for key, value in state.items():
-            if key.startswith(prefix):
+            if key == node.module_path:  # a Parameter node: the tensor is the attribute itself
+                carried[attr] = value.detach().clone().contiguous()
+                used.add(key)
+            elif key.startswith(prefix):
                 carried[f"{attr}.{key[len(prefix) :]}"] = value.detach().clone().contiguous()
                 used.add(key)
     expected = compiled.instantiate(device="meta").state_dict()
