@@ -10,6 +10,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import onnx
 import pytest
 import torch
 from safetensors.torch import load_file
@@ -162,3 +163,45 @@ def test_range_of_a_shape_dim_is_position_ids(tmp_path, unsqueeze):
     with torch.no_grad():
         got = rebuilt(x).numpy()
     np.testing.assert_allclose(got, runtime(path, x), rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize(("norm_first", "buffer"), [(False, False), (True, False), (False, True)])
+def test_torch_causal_transformer_encoder_becomes_causal_layers(tmp_path, norm_first, buffer):
+    """nn.TransformerEncoder called with the square subsequent mask (is_causal=True), exported
+    by torch's dynamo exporter with a dynamic batch: one causal layer per layer. The mask made
+    in forward is a Trilu of the shape; a mask buffer (is_causal unset) is a constant added to
+    the scores."""
+    torch.manual_seed(0)
+    layer = torch.nn.TransformerEncoderLayer(
+        16, 4, 24, 0.1, "gelu", batch_first=True, norm_first=norm_first
+    )
+    encoder = torch.nn.TransformerEncoder(layer, 2, enable_nested_tensor=False)
+
+    class Net(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.embed, self.encoder = torch.nn.Linear(3, 16), encoder
+            self.register_buffer("mask", torch.nn.Transformer.generate_square_subsequent_mask(6))
+
+        def forward(self, x):
+            h = self.embed(x)
+            mask = self.mask if buffer else nn_mask(h.size(1))
+            return self.encoder(h, mask=mask, is_causal=not buffer).mean(dim=1)
+
+    nn_mask = torch.nn.Transformer.generate_square_subsequent_mask
+    model = Net().eval()
+    x = torch.randn(4, 6, 3)
+    program = torch.export.export(
+        model, (x,), dynamic_shapes=({0: torch.export.Dim("batch", min=1)},), strict=False
+    )
+    path = tmp_path / "causal_encoder.onnx"
+    torch.onnx.export(program, (x,), str(path), dynamo=True, input_names=["x"], verbose=False)
+    trilu = sum(n.op_type == "Trilu" for n in onnx.load(str(path)).graph.node)
+    assert trilu == (0 if buffer else 2)
+    document, rebuilt, weights = reimport(path, tmp_path)
+    layers = [n for n in document["nodes"] if n["type"] == "TransformerEncoderLayer"]
+    assert len(layers) == 2 and all(n["params"]["causal"] is True for n in layers)
+    assert all(n["params"].get("norm_first", False) is norm_first for n in layers)
+    assert sum(t.numel() for t in weights.values()) == sum(p.numel() for p in model.parameters())
+    with torch.no_grad():
+        torch.testing.assert_close(rebuilt(x), model(x), rtol=0, atol=1e-5)

@@ -219,8 +219,17 @@ def _prove(nodes, consts, shapes, match: EncoderMatch, norm_first: bool, opsets)
     except Exception:
         return False
     state = {k: torch.from_numpy(np.array(v, dtype=np.float32)) for k, v in match.weights.items()}
-    # a Trilu in the region: the mask torch's exporter writes for a causal layer
-    masked = any(nodes[i].op_type == "Trilu" for i in match.region)
+    # a Trilu in the region: the mask torch's exporter writes for a causal layer, tried first;
+    # a mask of a fixed length may also be folded into a constant added to the scores
+    trilu = any(nodes[i].op_type == "Trilu" for i in match.region)
+    for masked in (True, False) if trilu else (False, True):
+        if _prove_with(match, state, x, expected, norm_first, masked):
+            return True
+    return False
+
+
+def _prove_with(match: EncoderMatch, state: dict, x, expected, norm_first: bool, masked: bool):
+    d, steps = x.shape[2], x.shape[1]
     mask = torch.nn.Transformer.generate_square_subsequent_mask(steps) if masked else None
     for nhead in [h for h in range(1, d + 1) if d % h == 0]:
         for activation in ("relu", "gelu"):
