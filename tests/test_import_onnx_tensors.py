@@ -205,3 +205,28 @@ def test_torch_causal_transformer_encoder_becomes_causal_layers(tmp_path, norm_f
     assert sum(t.numel() for t in weights.values()) == sum(p.numel() for p in model.parameters())
     with torch.no_grad():
         torch.testing.assert_close(rebuilt(x), model(x), rtol=0, atol=1e-5)
+
+
+def test_vit_mini_run_exported_by_the_server_reimports(tmp_path):
+    """The same ViT as a finished run, exported through the REST endpoint (model.onnx)."""
+    from tests.learned_tensors import vit
+    from tests.run_folders import fabricated_run
+    from tests.server_app import AUTH, make_app
+
+    def perturb(model: torch.nn.Module) -> None:
+        with torch.no_grad():
+            model.cls_token.normal_()
+            model.pos_embed.normal_()
+
+    app = make_app(tmp_path / "app")
+    _, _, model = fabricated_run(app, "00000000000000c1", vit(), adjust=perturb)
+    r = app.test_client().get("/api/runs/00000000000000c1/export/model.onnx", headers=AUTH)
+    assert r.status_code == 200, r.get_json(silent=True)
+    path = tmp_path / "vit_run.onnx"
+    path.write_bytes(r.data)
+    document, rebuilt, weights = reimport(path, tmp_path)
+    assert _types(document).count("Parameter") == 2
+    assert sum(t.numel() for t in weights.values()) == sum(p.numel() for p in model.parameters())
+    x = torch.randn(5, 1, 8, 8)
+    with torch.no_grad():
+        torch.testing.assert_close(rebuilt(x), model.eval()(x), rtol=0, atol=1e-5)
