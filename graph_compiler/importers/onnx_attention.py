@@ -7,7 +7,9 @@ by its shape — from a Transpose to (T, B, D) feeding a (D, 3D) in-projection, 
 (post-norm) or residual Add (pre-norm) after four projections — its weights read in order, and
 the match is *proved*: the region is run with onnxruntime on a random input and compared with
 the torch layer built from those weights (every head count and activation tried). Nothing is
-imported on a structural guess alone.
+imported on a structural guess alone. A region holding a Trilu (the square subsequent mask
+the exporter builds from the input's shape: Expand → Trilu → Equal → Where, added to the
+scores) is proved against the causal layer and imported with causal=True.
 """
 
 from __future__ import annotations
@@ -218,6 +220,18 @@ def _prove(nodes, consts, shapes, match: EncoderMatch, norm_first: bool, opsets)
     except Exception:
         return False
     state = {k: torch.from_numpy(np.array(v, dtype=np.float32)) for k, v in match.weights.items()}
+    # a Trilu in the region: the mask torch's exporter writes for a causal layer, tried first;
+    # a mask of a fixed length may also be folded into a constant added to the scores
+    trilu = any(nodes[i].op_type == "Trilu" for i in match.region)
+    for masked in (True, False) if trilu else (False, True):
+        if _prove_with(match, state, x, expected, norm_first, masked):
+            return True
+    return False
+
+
+def _prove_with(match: EncoderMatch, state: dict, x, expected, norm_first: bool, masked: bool):
+    d, steps = x.shape[2], x.shape[1]
+    mask = torch.nn.Transformer.generate_square_subsequent_mask(steps) if masked else None
     for nhead in [h for h in range(1, d + 1) if d % h == 0]:
         for activation in ("relu", "gelu"):
             layer = torch.nn.TransformerEncoderLayer(
@@ -232,8 +246,10 @@ def _prove(nodes, consts, shapes, match: EncoderMatch, norm_first: bool, opsets)
             ).eval()
             layer.load_state_dict(state)
             with torch.no_grad():
-                got = layer(torch.from_numpy(x)).numpy()
+                got = layer(torch.from_numpy(x), src_mask=mask, is_causal=masked).numpy()
             if got.shape == expected.shape and np.abs(got - expected).max() <= TOLERANCE:
                 match.params.update(nhead=nhead, activation=activation, norm_first=norm_first)
+                if masked:
+                    match.params["causal"] = True
                 return True
     return False

@@ -84,6 +84,8 @@ class LayoutOps:
         ref = self.tensor_raw(node.input[0])
         axes = self.axes(node.input[0])
         where = attrs.get("axes") or self._ints(node.input[1], "axes")
+        if self.unsqueeze_positions(node, where):
+            return
         rank = len(axes) + len(where)
         for a in sorted(w % rank for w in where):
             axes.insert(a, None)
@@ -205,6 +207,8 @@ class LayoutOps:
 
     def _op_Expand(self, node, attrs) -> None:
         source = self.const(node.input[0])
+        if source is not None and self.expand_learned(node, source):
+            return  # a class token (onnx_tensors.py)
         if source is not None and not np.any(source):
             self.zeros.add(node.output[0])  # zeros of a batch-dependent shape: an initial state
             return
@@ -215,7 +219,7 @@ class LayoutOps:
             if node.input[0] in self.layout:
                 self.layout[node.output[0]] = list(self.layout[node.input[0]])
             return
-        raise Unsupported("expanding to a new shape (torchloom has no Expand node)")
+        raise Unsupported("expanding to a new shape (only a (1, ...) initializer to the batch)")
 
     def _op_ConstantOfShape(self, node, attrs) -> None:
         value = attrs.get("value")

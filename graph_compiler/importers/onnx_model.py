@@ -8,7 +8,9 @@ nn.RMSNorm (onnx_norms.py); the activations whose name is a catalog layer's (Rel
 LeakyRelu, Gelu, Softmax, ...); Clip → ReLU6 / Hardtanh / ReLU; Add / Mul / Concat / MatMul of
 two tensors; Reshape / Flatten; Transpose / Squeeze / Unsqueeze / Slice / Gather / Expand
 (onnx_layout.py: also time-major values); Gather of a constant table → Embedding; LSTM / GRU /
-RNN (onnx_recurrent.py); ReduceMean; Identity / Dropout (inference).
+RNN (onnx_recurrent.py); an initializer expanded to the batch or added to activations →
+Parameter, Range of a dim of a shape → PositionIds (onnx_tensors.py); ReduceMean; Identity /
+Dropout (inference).
 Nodes whose inputs are all constants (weight slicing, Range) are evaluated here. Shape
 computations that only feed a Reshape or an Expand (Shape → Gather → Concat, as exporters
 write for a dynamic batch) are dropped: the Reshape keeps the batch and takes the per-sample
@@ -35,6 +37,7 @@ from .onnx_layers import LayerOps
 from .onnx_layout import LayoutOps
 from .onnx_norms import find_rms_norms
 from .onnx_recurrent import RecurrentOps
+from .onnx_tensors import TensorOps
 
 ALIASES = {"alpha": ("negative_slope", "alpha"), "axis": ("dim",)}  # ONNX attribute → param
 # inputs that are shapes or indices, never data (a batch-dependent shape is computed from x)
@@ -48,6 +51,7 @@ SHAPE_INPUTS = {
     "Slice": (1, 2, 3, 4),
     "ConstantOfShape": (0,),
     "Clip": (1, 2),
+    "Range": (0, 1, 2),
 }
 # ops that turn all-zero values (recurrent initial states) into all-zero values
 KEEP_ZEROS = {"Squeeze", "Unsqueeze", "Slice", "Split", "Reshape", "Transpose", "Gather", "Concat"}
@@ -79,7 +83,9 @@ def import_onnx(path: Path, name: str | None = None):
     uses.update(o.name for o in g.output)
     converter = _Converter(graph, consts, shapes, uses)
     converter.values[inputs[0].name] = (INPUT, "x")
+    converter.batch_dim = in_shape[0]
     nodes = list(g.node)
+    converter.producer = {out: node for node in nodes for out in node.output}
     constant = set()  # Constant nodes and nodes of constants only: values, not graph nodes
     for index, node in enumerate(nodes):
         if node.op_type == "Constant":
@@ -182,17 +188,22 @@ def _data_nodes(nodes: list, outputs: list[str]) -> set[int]:
     return seen
 
 
-class _Converter(LayerOps, LayoutOps, RecurrentOps):
+class _Converter(LayerOps, LayoutOps, RecurrentOps, TensorOps):
     def __init__(self, graph: ImportedGraph, consts: dict, shapes: dict, uses: Counter):
         self.g, self.consts, self.shapes, self.uses = graph, consts, shapes, uses
         self.values: dict[str, tuple[str, str]] = {}  # ONNX value → (node, port)
         self.layout: dict[str, list] = {}  # ONNX value → its axes, when not batch-first
         self.zeros: set[str] = set()  # values known to be all zeros (initial states)
         self.state: dict[str, torch.Tensor] = {}
+        self.pending: dict[str, Any] = {}  # value → how to make it when data reads it
+        self.learned: dict[str, tuple[str, str]] = {}  # initializer → its Parameter node
+        self.positions: dict[str, Any] = {}  # Range value → its PositionIds node
+        self.producer: dict[str, Any] = {}
+        self.batch_dim: Any = None  # the input's dim 0 (a symbol, or the exported size)
 
     def tensor_raw(self, name: str) -> tuple[str, str]:
         """The node and port computing `name`, whatever its axes (see onnx_layout.py)."""
-        ref = self.values.get(name)
+        ref = self.values.get(name) or self.pending_value(name)
         if ref is None:
             raise Unsupported(f"its input {name} is a constant, not a tensor from the input")
         return ref
@@ -351,7 +362,11 @@ class _Converter(LayerOps, LayoutOps, RecurrentOps):
                 self.state[state_key] = torch.from_numpy(np.array(bias.reshape(-1), copy=True))
                 self.values[node.output[0]] = a
                 return
-            raise Unsupported("adding a constant")
+        for constant in (1, 0):
+            if self.const(node.input[constant]) is not None:
+                if self.add_learned(node, constant):
+                    return
+                raise Unsupported("adding a constant")
         self.emit(
             node,
             "Add",
