@@ -70,30 +70,32 @@ for _dims, _cls in ((1, nn.ConvTranspose1d), (2, nn.ConvTranspose2d), (3, nn.Con
         keywords=("deconvolution", "upsample"),
     )
 
+
+def _window(dims: int) -> list[Param]:
+    """A pooling window over `dims` dims: its size and stride (the size by default)."""
+    return [
+        Param(
+            "kernel_size", "int_or_tuple", 2, "Window size.", min=1, length=dims, positional=True
+        ),
+        Param(
+            "stride",
+            "int_or_tuple",
+            None,
+            "Stride (default: kernel_size).",
+            min=1,
+            length=dims,
+            nullable=True,
+        ),
+    ]
+
+
 for _dims, _cls in ((1, nn.MaxPool1d), (2, nn.MaxPool2d), (3, nn.MaxPool3d)):
     layer(
         _cls.__name__,
         _cls,
         f"{_dims}-D max pooling.",
         [
-            Param(
-                "kernel_size",
-                "int_or_tuple",
-                2,
-                "Window size.",
-                min=1,
-                length=_dims,
-                positional=True,
-            ),
-            Param(
-                "stride",
-                "int_or_tuple",
-                None,
-                "Stride (default: kernel_size).",
-                min=1,
-                length=_dims,
-                nullable=True,
-            ),
+            *_window(_dims),
             Param("padding", "int_or_tuple", 0, "Implicit -inf padding.", min=0, length=_dims),
             Param(
                 "dilation", "int_or_tuple", 1, "Spacing between window taps.", min=1, length=_dims
@@ -109,24 +111,7 @@ for _dims, _cls in ((1, nn.AvgPool1d), (2, nn.AvgPool2d), (3, nn.AvgPool3d)):
         _cls,
         f"{_dims}-D average pooling.",
         [
-            Param(
-                "kernel_size",
-                "int_or_tuple",
-                2,
-                "Window size.",
-                min=1,
-                length=_dims,
-                positional=True,
-            ),
-            Param(
-                "stride",
-                "int_or_tuple",
-                None,
-                "Stride (default: kernel_size).",
-                min=1,
-                length=_dims,
-                nullable=True,
-            ),
+            *_window(_dims),
             Param("padding", "int_or_tuple", 0, "Implicit zero padding.", min=0, length=_dims),
             Param("ceil_mode", "bool", False, "Use ceil instead of floor for the output size."),
             Param("count_include_pad", "bool", True, "Count padding zeros in the average."),
