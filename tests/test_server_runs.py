@@ -130,10 +130,16 @@ def test_sigkill_of_a_worker_fails_the_run_and_the_next_one_starts(live):
 def test_restart_mid_run_marks_it_interrupted_and_it_resumes(tmp_path):
     first = LiveServer(tmp_path / "data", seed_examples=False)
     project = first.project_for("digits_mlp")
-    run = first.start_run(project, epochs=200)
+    # long enough never to finish while the test looks (200 epochs resumed and finished
+    # between two polls on an idle machine)
+    run = first.start_run(project, epochs=100_000)
     first.wait(run["id"], lambda r: r["checkpoint"] is not None)
     pid = first.services.runner.active[run["id"]].process.pid
-    first.services.runner.closing = True  # the server dies: its scheduler and the worker
+    # the server dies: its scheduler first (a dead server records nothing: the loop must not
+    # reap the killed worker and write its failure over the resumed run), then the worker
+    first.services.runner.closing = True
+    first.services.runner.thread.join(10)
+    assert not first.services.runner.thread.is_alive()
     os.kill(pid, signal.SIGKILL)
     first.server.shutdown()
     second = LiveServer(tmp_path / "data", seed_examples=False)
@@ -142,7 +148,10 @@ def test_restart_mid_run_marks_it_interrupted_and_it_resumes(tmp_path):
         assert interrupted["status"] == "interrupted"
         status, _ = second.call("POST", f"/api/runs/{run['id']}/resume")
         assert status == 200
-        second.wait(run["id"], lambda r: r["status"] == "running")
+        second.wait(
+            run["id"],
+            lambda r: r["status"] == "running" and r["last_seq"] > interrupted["last_seq"],
+        )
         second.call("POST", f"/api/runs/{run['id']}/stop")
         second.wait(run["id"], lambda r: r["status"] == "stopped", timeout=30)
     finally:
