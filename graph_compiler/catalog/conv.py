@@ -119,41 +119,28 @@ for _dims, _cls in ((1, nn.AvgPool1d), (2, nn.AvgPool2d), (3, nn.AvgPool3d)):
         ranks=(_dims + 2,),
         keywords=("pool", "downsample"),
     )
-for _dims, _cls in ((1, nn.AdaptiveAvgPool1d), (2, nn.AdaptiveAvgPool2d)):
-    layer(
-        _cls.__name__,
-        _cls,
-        f"{_dims}-D adaptive average pooling to a fixed output size (1 = global average pool).",
-        [
-            Param(
-                "output_size",
-                "int_or_tuple",
-                1,
-                "Output size.",
-                min=1,
-                length=_dims,
-                positional=True,
-            )
-        ],
-        ranks=(_dims + 2,),
-        keywords=("global average pool", "gap"),
-    )
-for _dims, _cls in ((1, nn.AdaptiveMaxPool1d), (2, nn.AdaptiveMaxPool2d)):
-    layer(
-        _cls.__name__,
-        _cls,
-        f"{_dims}-D adaptive max pooling to a fixed output size (1 = global max pool).",
-        [
-            Param(
-                "output_size",
-                "int_or_tuple",
-                1,
-                "Output size.",
-                min=1,
-                length=_dims,
-                positional=True,
-            )
-        ],
-        ranks=(_dims + 2,),
-        keywords=("global max pool", "pool"),
-    )
+for _kind, _global, _keywords, _classes in (
+    ("average", "global average pool", ("global average pool", "gap"),
+     (nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d)),
+    ("max", "global max pool", ("global max pool", "pool"),
+     (nn.AdaptiveMaxPool1d, nn.AdaptiveMaxPool2d)),
+):  # fmt: skip
+    for _dims, _cls in enumerate(_classes, start=1):
+        layer(
+            _cls.__name__,
+            _cls,
+            f"{_dims}-D adaptive {_kind} pooling to a fixed output size (1 = {_global}).",
+            [
+                Param(
+                    "output_size",
+                    "int_or_tuple",
+                    1,
+                    "Output size.",
+                    min=1,
+                    length=_dims,
+                    positional=True,
+                )
+            ],
+            ranks=(_dims + 2,),
+            keywords=_keywords,
+        )
