@@ -10,7 +10,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-Task = Literal["classification", "regression", "reconstruction"]
+# language_model: x (T,) int64 token ids, y (T,) int64 the next token at every position
+Task = Literal["classification", "regression", "reconstruction", "language_model"]
 
 
 @dataclass(frozen=True)
@@ -23,6 +24,9 @@ class DataInfo:
     num_classes: int | None
     samples: int | None
     description: str
+    # token-id inputs (x_dtype int64): ids lie in 0..vocab_size-1 (an Embedding needs at least
+    # this many rows); None for float inputs
+    vocab_size: int | None = None
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 
@@ -10,14 +11,19 @@ import torch
 @dataclass
 class Loaded:
     x: torch.Tensor  # (N, ...) float32 (int64 for token ids)
-    y: torch.Tensor  # classification: (N,) int64 class ids; regression: (N, k) float32
-    task: str  # "classification" | "regression"
+    y: torch.Tensor  # classification: (N,) int64 class ids; regression: (N, k) float32;
+    # language_model: (N, T) int64 next-token ids
+    task: str  # "classification" | "regression" | "language_model"
     num_classes: int | None
     class_names: list[str] | None
     feature_names: list[str] | None  # CSV columns after encoding ("color=red"), else None
     description: str
     # an explicit validation set (val_path, the CIFAR test batch, the MNIST t10k files)
     val: tuple[torch.Tensor, torch.Tensor] | None = None
+    # text sources: the Tokenizer (server/engine/data/tokenizer.py) that made the token ids;
+    # saved with the run as tokenizer.json and used by generation and sample.py
+    tokenizer: Any = None
+    vocab_size: int | None = None  # token-id inputs: ids lie in 0..vocab_size-1
 
     @property
     def samples(self) -> int:
