@@ -297,3 +297,31 @@ class PaddingMasked(nn.Module):
 
     def forward(self, x):
         return self.layer(x, src_key_padding_mask=x[:, :, 0] > 0)
+
+
+class LSTMTextClassifier(nn.Module):
+    """A text classifier on int64 token ids: Embedding → LSTM (batch first) → last step → head."""
+
+    def __init__(self, vocab_size=50, embed_dim=16, hidden=24, num_classes=3):
+        super().__init__()
+        self.embed = nn.Embedding(vocab_size, embed_dim)
+        self.lstm = nn.LSTM(embed_dim, hidden, batch_first=True)
+        self.head = nn.Linear(hidden, num_classes)
+
+    def forward(self, tokens):
+        out, _ = self.lstm(self.embed(tokens))
+        return self.head(out[:, -1])
+
+
+class TwoInputs(nn.Module):
+    """forward(x, mask=None): the mask, when given, is read (the graph has one input, x)."""
+
+    def __init__(self, use_mask=True):
+        super().__init__()
+        self.fc = nn.Linear(8, 3)
+        self.use_mask = use_mask
+
+    def forward(self, x, mask=None):
+        if self.use_mask and mask is not None:
+            x = x * mask
+        return self.fc(x)

@@ -16,20 +16,23 @@ from graph_compiler import analyze, compile_graph
 from graph_compiler.cli import main
 from graph_compiler.importers import import_module
 from graph_compiler.importers.graph import to_document
+from graph_compiler.importers.module_inputs import example, parse_inputs
+from graph_compiler.importers.torch_module import ExampleInput
 from tests import import_models
 
 MODELS = Path(import_models.__file__)
-CASES = {  # class → (input shape, constructor args)
-    "LeNet5": ((3, 1, 28, 28), None),
-    "ResNet18": ((2, 3, 32, 32), None),
-    "TransformerClassifier": ((3, 7, 12), {"num_classes": 4}),
-    "SequenceModel": ((2, 5, 6), None),
-    "MobileGates": ((2, 3, 8, 8), None),
-    "WithParameter": ((3, 8), None),
-    "TokensAndPositions": ((3, 5, 6), None),
-    "CausalAttention": ((2, 6, 8), None),
-    "ViTTiny": ((2, 3, 16, 16), None),
-    "CausalEncoder": ((2, 6, 16), None),
+CASES = {  # class → (--input-shape, constructor args)
+    "LeNet5": ("3,1,28,28", None),
+    "ResNet18": ("2,3,32,32", None),
+    "TransformerClassifier": ("3,7,12", {"num_classes": 4}),
+    "SequenceModel": ("2,5,6", None),
+    "MobileGates": ("2,3,8,8", None),
+    "WithParameter": ("3,8", None),
+    "TokensAndPositions": ("3,5,6", None),
+    "CausalAttention": ("2,6,8", None),
+    "ViTTiny": ("2,3,16,16", None),
+    "CausalEncoder": ("2,6,16", None),
+    "LSTMTextClassifier": ("3,20:int64", None),
 }
 FIGURES: dict[str, dict] = {}
 
@@ -40,7 +43,7 @@ def run_cli(*argv: str) -> int:
 
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_reference_models_round_trip(name, tmp_path, capsys):
-    shape, args = CASES[name]
+    spec, args = CASES[name]
     torch.manual_seed(0)
     original = getattr(import_models, name)(**(args or {}))
     for m in original.modules():  # non-trivial running statistics
@@ -51,7 +54,7 @@ def test_reference_models_round_trip(name, tmp_path, capsys):
     weights = tmp_path / "original.pt"
     torch.save(original.state_dict(), weights)
 
-    argv = [f"{MODELS}:{name}", "--input-shape", ",".join(map(str, shape))]
+    argv = [f"{MODELS}:{name}", "--input-shape", spec]
     argv += ["--weights", str(weights), "-o", str(tmp_path / "graph.json")]
     if args:
         argv += ["--args", json.dumps(args)]
@@ -72,7 +75,11 @@ def test_reference_models_round_trip(name, tmp_path, capsys):
     count = sum(p.numel() for p in original.parameters())
     assert sum(p.numel() for p in rebuilt.parameters()) == count
     assert analysis.totals()["params"] == count
-    x = torch.randn(*shape)
+    (given,) = parse_inputs([spec])
+    x = example(original, given)
+    if given.dtype == "int64":
+        assert document["nodes"][0]["params"]["x_dtype"] == "int64"
+        x = torch.randint(0, 50, given.shape)  # every id, not only those of the trace
     with torch.no_grad():
         expected, got = original(x), rebuilt(x)
     assert got.shape == expected.shape
@@ -209,6 +216,9 @@ def test_a_pattern_no_converter_knows_is_a_clear_failure_not_a_traceback(tmp_pat
         ("Shared", "2,8", "fc (Linear) is called 2 times: its weights are shared"),
         ("LeNet5", "1,3,28,28", "LeNet5 fails on an input of shape [1, 3, 28, 28]"),
         ("LeNet5", "1,a", "--input-shape '1,a': expected integers"),
+        ("LeNet5", "1,1,28,28:int8", "--input-shape '1,1,28,28:int8': unknown dtype 'int8'"),
+        ("LeNet5", "1,1,28,28;1,1,28,28", "2 inputs given (--input-shape), but LeNet5.forward"),
+        ("TwoInputs", "2,8;2,8", "forward's input mask is used (mul)"),
         ("LeNet5", "28", "give the batch and every sample dimension"),
         ("Missing", "1,8", "defines no Missing"),
     ],
@@ -258,3 +268,22 @@ def test_imported_document_trains_as_a_project():
         "num_classes": 10,
     }
     assert "class LeNet(nn.Module)" in compile_graph(document).source
+
+
+def test_token_inputs_trace_with_ids_every_embedding_accepts():
+    """Random float input would fail in the Embedding: int64 ids below its vocabulary trace."""
+    graph, _ = import_module(
+        import_models.LSTMTextClassifier(vocab_size=7), [ExampleInput((4, 30), "int64")]
+    )
+    assert graph.input_dtype == "int64" and graph.outputs[0][2] == (4, 3)
+    assert [n.type for n in graph.nodes][:2] == ["Embedding", "LSTM"]
+
+
+def test_several_inputs_repeat_the_flag_or_use_semicolons(tmp_path, capsys):
+    """A second input nothing reads is traced (forward's own default path) and left out."""
+    for argv in (["2,8", "--input-shape", "2,8"], ["2,8;2,8"]):
+        out = tmp_path / "g.json"
+        code = run_cli(f"{MODELS}:TwoInputs", "--args", '{"use_mask": false}',
+                       "--input-shape", *argv, "-o", str(out))  # fmt: skip
+        assert code == 0, capsys.readouterr().err
+        assert analyze(json.loads(out.read_text())).ok

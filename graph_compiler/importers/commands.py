@@ -21,14 +21,6 @@ from .graph import ImportedGraph, ImportFailed, check_inferred, to_document
 from .weights import carry_weights
 
 
-def _shape(text: str) -> tuple[int, ...]:
-    try:
-        dims = tuple(int(part) for part in text.replace("x", ",").split(",") if part.strip())
-    except ValueError:
-        raise ImportFailed(f"--input-shape {text!r}: expected integers like 1,3,32,32") from None
-    return dims
-
-
 def _args(text: str | None) -> Any:
     if text is None:
         return None
@@ -93,11 +85,12 @@ def _finish(
 
 
 def cmd_import_module(args) -> int:
+    from .module_inputs import parse_inputs
     from .module_loading import instantiate, load_class
     from .torch_module import import_module
 
     try:
-        shape = _shape(args.input_shape)
+        inputs = parse_inputs(args.input_shape)
         model = instantiate(load_class(args.module), _args(args.args))
         state = None
         if args.weights:
@@ -108,7 +101,7 @@ def cmd_import_module(args) -> int:
                     f"{args.weights} does not fit {type(model).__name__}: {report.summary()}"
                 )
             model.load_state_dict(given)
-        graph, original = import_module(model, shape, args.name)
+        graph, original = import_module(model, inputs, args.name)
         if args.weights:
             state = original
         return _finish(graph, state, args.output, args.json)
@@ -135,7 +128,13 @@ def register(sub) -> None:
     )
     p.add_argument("module", metavar="FILE.py:CLASS", help="the module's file and class name")
     p.add_argument(
-        "--input-shape", required=True, metavar="B,...", help="an example input, e.g. 1,3,32,32"
+        "--input-shape",
+        required=True,
+        action="append",
+        metavar="B,...[:DTYPE]",
+        help="an example input, batch first, e.g. 1,3,32,32; a dtype after a colon for token "
+        "ids (2,20:int64; also int32, bool; default float32); several inputs: repeat the flag "
+        "or separate them with ';'",
     )
     p.add_argument("--args", metavar="JSON", help="constructor arguments: an object or a list")
     p.add_argument("--weights", metavar="FILE", help="a .pt / .safetensors state_dict to carry")

@@ -16,6 +16,7 @@ from torch.fx.passes.shape_prop import ShapeProp
 
 from .fx_masks import record
 from .graph import ImportFailed
+from .module_inputs import ExampleInput, example
 
 
 class _ShapeAndMasks(ShapeProp):
@@ -27,21 +28,26 @@ class _ShapeAndMasks(ShapeProp):
         return result
 
 
-def trace(model: nn.Module, input_shape: Sequence[int]) -> fx.GraphModule:
-    """Symbolic trace (optional forward arguments fixed to their defaults), then one run on a
-    random input of `input_shape` to record every node's shape."""
+def trace(model: nn.Module, inputs: Sequence[ExampleInput]) -> fx.GraphModule:
+    """Symbolic trace (forward's arguments beyond the given inputs fixed to their defaults), then
+    one run on random example inputs to record every node's shape."""
     forward = inspect.signature(model.forward).parameters
     params = [p for p in forward.values() if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
     if not params:
         raise ImportFailed(f"{type(model).__name__}.forward takes no input")
+    if len(inputs) > len(params):
+        raise ImportFailed(
+            f"{len(inputs)} inputs given (--input-shape), but {type(model).__name__}.forward "
+            f"takes {len(params)} ({', '.join(p.name for p in params)})"
+        )
     required = [p for p in params if p.default is inspect.Parameter.empty]
-    if len(required) > 1:
+    if len(required) > len(inputs):
         names = ", ".join(p.name for p in required)
         raise ImportFailed(
-            f"{type(model).__name__}.forward takes {len(required)} inputs ({names}); a torchloom "
-            "graph has one input, x"
+            f"{type(model).__name__}.forward takes {len(required)} inputs ({names}): give an "
+            "--input-shape for each (repeat the flag or separate them with ';')"
         )
-    concrete = {p.name: p.default for p in params[1:]}
+    concrete = {p.name: p.default for p in params[len(inputs) :]}
     try:
         gm = fx.symbolic_trace(model, concrete_args=concrete or None)
     except Exception as exc:
@@ -53,16 +59,23 @@ def trace(model: nn.Module, input_shape: Sequence[int]) -> fx.GraphModule:
         ) from None
     gm.graph.eliminate_dead_code()  # `out, _ = self.lstm(x)`: the unused parts go
     gm.recompile()
-    example = torch.randn(*input_shape)
+    examples = [example(model, given) for given in inputs]
     try:
         with torch.no_grad():
-            gm(example)  # a plain run first: its error is the model's own, without fx's noise
+            gm(*examples)  # a plain run first: its error is the model's own, without fx's noise
     except Exception as exc:
         first = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else ""
         raise ImportFailed(
-            f"{type(model).__name__} fails on an input of shape {list(input_shape)}: "
-            f"{type(exc).__name__}: {first}"
+            f"{type(model).__name__} fails on {_described(inputs)}: {type(exc).__name__}: {first}"
         ) from None
     with torch.no_grad():
-        _ShapeAndMasks(gm).propagate(example)
+        _ShapeAndMasks(gm).propagate(*examples)
     return gm
+
+
+def _described(inputs: Sequence[ExampleInput]) -> str:
+    def one(given: ExampleInput) -> str:
+        dtype = "" if given.dtype == "float32" else f" ({given.dtype})"
+        return f"an input of shape {list(given.shape)}{dtype}"
+
+    return ", ".join(one(i) for i in inputs)

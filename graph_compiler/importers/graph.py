@@ -44,6 +44,7 @@ class ImportedNode:
 class ImportedGraph:
     name: str
     input_shape: tuple[int, ...]  # batch first
+    input_dtype: str = "float32"  # int64/int32: token ids (the Dataset's x_dtype)
     nodes: list[ImportedNode] = field(default_factory=list)
     outputs: list[tuple[str, str, tuple[int, ...]]] = field(default_factory=list)
     opaque: list[str] = field(default_factory=list)  # "node id: what it was"
@@ -143,6 +144,8 @@ def check_inferred(analysis: Analysis, g: ImportedGraph) -> None:
 def _data_and_losses(g: ImportedGraph):
     x_shape = list(g.input_shape[1:])
     data: dict[str, Any] = {"source": "file", "x_shape": x_shape}
+    if g.input_dtype in ("int64", "int32"):  # token ids: the Embedding takes int64 alike
+        data["x_dtype"] = "int64"
     losses = []
     for node_id, port, shape in g.outputs:
         per_sample = list(shape[1:])
