@@ -287,3 +287,40 @@ def test_several_inputs_repeat_the_flag_or_use_semicolons(tmp_path, capsys):
                        "--input-shape", *argv, "-o", str(out))  # fmt: skip
         assert code == 0, capsys.readouterr().err
         assert analyze(json.loads(out.read_text())).ok
+
+
+@pytest.mark.parametrize(
+    ("spec", "shape", "args", "outputs"),
+    [
+        ("UNet", "1,3,32,32", {"base": 4}, [[1, 2, 32, 32]]),
+        ("TwoHeads", "2,8", None, [[2, 3], [2, 5]]),
+    ],
+)
+def test_an_output_without_an_obvious_loss_is_a_model_only_graph(
+    spec, shape, args, outputs, tmp_path, capsys
+):
+    """Before: an MSELoss against a (B, 2) target, shape errors and exit 1."""
+    out = tmp_path / "g.json"
+    argv = [f"{MODELS}:{spec}", "--input-shape", shape, "-o", str(out), "--json"]
+    argv += ["--weights", str(tmp_path / "w.pt")]
+    torch.save(getattr(import_models, spec)(**(args or {})).state_dict(), tmp_path / "w.pt")
+    if args:
+        argv += ["--args", json.dumps(args)]
+    assert run_cli(*argv) == 0, capsys.readouterr().err
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["model_only"] and summary["errors"] == [] and summary["weights"]
+    document = json.loads(out.read_text())
+    roles = {n["type"] for n in document["nodes"]}
+    assert not roles & {"MSELoss", "CrossEntropyLoss", "Adam", "Training"}
+    assert "Model only: no obvious loss" in document["description"]
+    assert analyze(document, model_only=True).ok  # valid as the model it is
+    codes = {e.code for e in analyze(document).error_list}  # training needs what the user adds
+    assert codes == {"no_loss", "no_optimizer"}
+    assert main(["validate", "--model-only", str(out)]) == 0
+    assert main(["validate", str(out)]) == 1
+    capsys.readouterr()
+    compiled = compile_graph(analyze(document, model_only=True)).instantiate()
+    compiled.load_state_dict(load_file(str(tmp_path / "g.safetensors")))
+    shapes = compiled(torch.randn(*parse_inputs([shape])[0].shape))
+    got = [list(t.shape) for t in (shapes if isinstance(shapes, tuple) else (shapes,))]
+    assert got == outputs

@@ -35,7 +35,7 @@ def _finish(
 ) -> int:
     """Validate, check against the original, write the document (and the carried weights)."""
     document = to_document(graph)
-    analysis = analyze(document)
+    analysis = analyze(document, model_only=graph.model_only)
     out = Path(output)
     out.parent.mkdir(parents=True, exist_ok=True)
     weights_path = None
@@ -56,6 +56,7 @@ def _finish(
     summary = {
         "graph": str(out),
         "nodes": len(graph.nodes),
+        "model_only": graph.model_only,
         "params": totals["params"] if totals else None,
         "opaque": graph.opaque,
         "weights": str(weights_path) if weights_path else None,
@@ -67,12 +68,20 @@ def _finish(
     else:
         size = f", {totals['params']:,} params" if totals else ""
         print(f"wrote {out}: {len(graph.nodes)} model nodes{size}")
+        if graph.model_only:
+            shapes = ", ".join(str(list(s)) for _, _, s in graph.outputs)
+            print(
+                f"  model only: no obvious loss for its output(s) {shapes}; add a loss, an "
+                f"optimizer and a Training node to train it (torchloom validate --model-only "
+                f"{out} checks it as it is)"
+            )
         if weights_path:
             print(f"wrote {weights_path}: the weights under the generated module's names")
-            print(
-                "  point its Dataset at your data, then: "
-                f"torchloom train {out} --init-weights {weights_path}"
-            )
+            if not graph.model_only:
+                print(
+                    "  point its Dataset at your data, then: "
+                    f"torchloom train {out} --init-weights {weights_path}"
+                )
         for item in graph.opaque:
             print(f"warning: opaque node {item}", file=sys.stderr)
         if graph.opaque and state is not None:
