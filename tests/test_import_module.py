@@ -15,6 +15,7 @@ from safetensors.torch import load_file
 from graph_compiler import analyze, compile_graph
 from graph_compiler.cli import main
 from graph_compiler.importers import import_module
+from graph_compiler.importers.commands import OPAQUE_EXIT
 from graph_compiler.importers.graph import to_document
 from graph_compiler.importers.module_inputs import example, parse_inputs
 from graph_compiler.importers.torch_module import ExampleInput
@@ -124,11 +125,22 @@ def test_relu6_hardsigmoid_glu_and_rmsnorm_are_catalog_nodes_as_modules_and_func
 
 def test_unknown_operations_stay_opaque_and_say_what_they_were(tmp_path, capsys):
     out = tmp_path / "graph.json"
-    code = run_cli(f"{MODELS}:WithOpaque", "--input-shape", "2,8", "-o", str(out))
+    torch.save(import_models.WithOpaque().state_dict(), tmp_path / "w.pt")
+    argv = [f"{MODELS}:WithOpaque", "--input-shape", "2,8", "-o", str(out)]
+    code = run_cli(*argv, "--weights", str(tmp_path / "w.pt"))
     err = capsys.readouterr().err
-    assert code == 0
+    assert code == OPAQUE_EXIT == 3  # distinct: imported, but there is work left
+    assert "2 opaque node(s) without a torchloom equivalent, rewrite them" in err
     assert "opaque node clip: clip (torch.nn.modules.activation.Softsign)" in err
     assert "torch.cumsum" in err
+    source = "from: return self.fc2(torch.cumsum(self.clip(self.fc1(x)), dim=1))"
+    assert err.count(source) == 2  # each with the Python expression it came from
+    # every other node's weights are written, under the generated module's names
+    assert set(load_file(str(tmp_path / "graph.safetensors"))) == {
+        "fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias",
+    }  # fmt: skip
+    assert run_cli(*argv, "--allow-opaque") == 0
+    assert "accepted (--allow-opaque)" in capsys.readouterr().err
     document = json.loads(out.read_text())
     opaque = [n for n in document["nodes"] if n["type"] == "CustomLayer"]
     assert [n["label"] for n in opaque] == [
@@ -192,9 +204,10 @@ def test_vit_keeps_its_learned_tensors():
 
 def test_a_bare_buffer_makes_its_user_opaque(tmp_path, capsys):
     out = tmp_path / "graph.json"
-    assert run_cli(f"{MODELS}:WithBuffer", "--input-shape", "2,8", "-o", str(out)) == 0
+    assert run_cli(f"{MODELS}:WithBuffer", "--input-shape", "2,8", "-o", str(out)) == 3
     err = capsys.readouterr().err
     assert "uses the model's tensor self.offset directly" in err
+    assert "from: return self.fc(x) + self.offset" in err
     (opaque,) = [n for n in json.loads(out.read_text())["nodes"] if n["type"] == "CustomLayer"]
     assert opaque["label"] == "opaque: _operator.add"
 
@@ -324,3 +337,10 @@ def test_an_output_without_an_obvious_loss_is_a_model_only_graph(
     shapes = compiled(torch.randn(*parse_inputs([shape])[0].shape))
     got = [list(t.shape) for t in (shapes if isinstance(shapes, tuple) else (shapes,))]
     assert got == outputs
+
+
+def test_the_opaque_exit_code_is_documented(capsys):
+    with pytest.raises(SystemExit):
+        main(["import-module", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "3 imported with opaque nodes left to rewrite" in text and "--allow-opaque" in text

@@ -49,7 +49,10 @@ def trace(model: nn.Module, inputs: Sequence[ExampleInput]) -> fx.GraphModule:
         )
     concrete = {p.name: p.default for p in params[len(inputs) :]}
     try:
-        gm = fx.symbolic_trace(model, concrete_args=concrete or None)
+        tracer = fx.Tracer()
+        tracer.record_stack_traces = True  # each node's source line, for the opaque list
+        graph = tracer.trace(model, concrete_args=concrete or None)
+        gm = fx.GraphModule(tracer.root, graph, type(model).__name__)
     except Exception as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ImportFailed(

@@ -49,6 +49,8 @@ class ImportedGraph:
     nodes: list[ImportedNode] = field(default_factory=list)
     outputs: list[tuple[str, str, tuple[int, ...]]] = field(default_factory=list)
     opaque: list[str] = field(default_factory=list)  # "node id: what it was"
+    # each opaque node: {node, what, why, expression (its Python source, or "")}
+    opaque_nodes: list[dict[str, str]] = field(default_factory=list)
     model_only: bool = False  # set by to_document: no obvious loss, no training nodes
     notes: list[str] = field(default_factory=list)
     _ids: Namespace = field(default_factory=lambda: Namespace(RESERVED_IDS))
@@ -72,13 +74,17 @@ class ImportedGraph:
         self.nodes.append(node)
         return node
 
-    def add_opaque(self, hint: str, what: str, inputs: list[tuple[str, str]], why: str):
+    def add_opaque(
+        self, hint: str, what: str, inputs: list[tuple[str, str]], why: str, expression: str = ""
+    ):
         """A CustomLayer that names what it stands for and fails validation with that name: the
-        graph keeps its shape, and nothing pretends to compute what the original computed."""
+        graph keeps its shape, and nothing pretends to compute what the original computed.
+        `expression`: the Python source it came from (`self.cls_token.expand(B, -1, -1)`)."""
         names = [f"x{i}" if len(inputs) > 1 else "x" for i in range(len(inputs))]
         message = f"opaque node: {what} ({why}) has no torchloom equivalent; rewrite this node"
+        source = f"# from: {expression}\n" if expression else ""
         code = (
-            f"# {OPAQUE_PREFIX}{what}: imported by torchloom without an equivalent\n"
+            f"# {OPAQUE_PREFIX}{what}: imported by torchloom without an equivalent\n{source}"
             f"raise NotImplementedError({message!r})\n"
             f"return {names[0] if names else 'None'}"
         )
@@ -91,6 +97,9 @@ class ImportedGraph:
             origin=what,
         )
         self.opaque.append(f"{node.id}: {what} ({why})")
+        self.opaque_nodes.append(
+            {"node": node.id, "what": what, "why": why, "expression": expression}
+        )
         return node
 
 
