@@ -463,3 +463,20 @@ class TwoHeads(nn.Module):
     def forward(self, x):
         h = torch.relu(self.body(x))
         return self.a(h), self.b(h)
+
+
+class ScalarArithmetic(nn.Module):
+    """Constants with tensors: x * 4, x + 1, x - 0.5, 1 - x, x / 8, -x (Scale nodes), and the
+    MobileNetV3 gates (Hardswish, Hardsigmoid, Hardtanh, ReLU6) as modules and functions."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(8, 8)
+        self.gates = nn.Sequential(nn.Hardswish(), nn.ReLU6(), nn.Hardtanh(-2.0, 2.0))
+        self.head = nn.Linear(8, 3)
+
+    def forward(self, x):
+        h = self.fc(x) * 4
+        h = (h + 1) - 0.5
+        h = F.hardswish(1 - h) / 8 + F.relu6(-h) + F.hardsigmoid(h)
+        return self.head(self.gates(h))

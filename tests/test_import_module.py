@@ -34,6 +34,7 @@ CASES = {  # class → (--input-shape, constructor args)
     "ViTTiny": ("2,3,16,16", None),
     "CausalEncoder": ("2,6,16", None),
     "LSTMTextClassifier": ("3,20:int64", None),
+    "ScalarArithmetic": ("3,8", None),
 }
 FIGURES: dict[str, dict] = {}
 
@@ -344,3 +345,16 @@ def test_the_opaque_exit_code_is_documented(capsys):
         main(["import-module", "--help"])
     text = " ".join(capsys.readouterr().out.split())
     assert "3 imported with opaque nodes left to rewrite" in text and "--allow-opaque" in text
+
+
+def test_constants_with_tensors_are_scale_nodes_and_hard_gates_map():
+    """Before: x * 4, x + 1, 1 - x, x / 8 and -x were opaque (_operator.mul, ...)."""
+    graph, _ = import_module(import_models.ScalarArithmetic(), (2, 8))
+    scales = [n.params for n in graph.nodes if n.type == "Scale"]
+    assert scales == [
+        {"scale": 4.0}, {"shift": 1.0}, {"shift": -0.5}, {"scale": -1.0, "shift": 1.0},
+        {"scale": 0.125}, {"scale": -1.0},
+    ]  # fmt: skip
+    types = [n.type for n in graph.nodes]
+    assert types.count("Hardswish") == types.count("ReLU6") == 2 and "Hardtanh" in types
+    assert not graph.opaque and types.count("Add") == 2  # tensor + tensor stays an Add
