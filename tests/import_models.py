@@ -480,3 +480,18 @@ class ScalarArithmetic(nn.Module):
         h = (h + 1) - 0.5
         h = F.hardswish(1 - h) / 8 + F.relu6(-h) + F.hardsigmoid(h)
         return self.head(self.gates(h))
+
+
+class PlainTransformerEncoder(nn.Module):
+    """nn.TransformerEncoder itself, 2 layers, on (B, T, d_model): the output has the input's
+    shape (the import makes it a reconstruction)."""
+
+    def __init__(self, d_model=32, nhead=4, dim_feedforward=64, num_layers=2):
+        super().__init__()
+        layer = nn.TransformerEncoderLayer(
+            d_model, nhead, dim_feedforward, dropout=0.1, batch_first=True
+        )
+        self.encoder = nn.TransformerEncoder(layer, num_layers, enable_nested_tensor=False)
+
+    def forward(self, x):
+        return self.encoder(x)

@@ -358,3 +358,87 @@ def test_constants_with_tensors_are_scale_nodes_and_hard_gates_map():
     types = [n.type for n in graph.nodes]
     assert types.count("Hardswish") == types.count("ReLU6") == 2 and "Hardtanh" in types
     assert not graph.opaque and types.count("Add") == 2  # tensor + tensor stays an Add
+
+
+STANDARD = {  # the repository's standard definitions: --input-shape, args, parameter count
+    "MobileNetV2": ("2,3,64,64", None, 3_504_872),  # torchvision's count at 1000 classes
+    "UNet": ("2,3,32,32", {"base": 8}, 486_562),
+    "ViTTiny": ("2,3,16,16", None, 27_946),
+    "LSTMTextClassifier": ("3,20:int64", None, 4_907),
+    "PlainTransformerEncoder": ("2,6,32", None, 17_088),
+}
+
+
+@pytest.mark.parametrize("name", sorted(STANDARD))
+def test_standard_definitions_import_and_their_onnx_exports_reimport(name, tmp_path, capsys):
+    """import-module: the same parameter count and outputs (≤ 1e-6), weights carried; the
+    imported graph's model exported to ONNX the way runs are (write_onnx) re-imports with
+    import-onnx within 1e-5, the same parameter count again."""
+    from server.exports.onnx_export import write_onnx
+
+    spec, args, count = STANDARD[name]
+    torch.manual_seed(0)
+    original = getattr(import_models, name)(**(args or {}))
+    for m in original.modules():  # non-trivial running statistics
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.uniform_(-0.5, 0.5)
+            m.running_var.uniform_(0.5, 1.5)
+    original.eval()
+    assert sum(p.numel() for p in original.parameters()) == count
+    torch.save(original.state_dict(), tmp_path / "original.pt")
+    argv = [f"{MODELS}:{name}", "--input-shape", spec, "--weights", str(tmp_path / "original.pt")]
+    argv += ["-o", str(tmp_path / "graph.json"), "--json"] + (
+        ["--args", json.dumps(args)] if args else []
+    )
+    assert run_cli(*argv) == 0, capsys.readouterr().err
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["opaque"] == [] and summary["params"] == count
+
+    def rebuilt(graph: Path, weights: Path) -> torch.nn.Module:
+        document = json.loads(graph.read_text())
+        model_only = not any(n["type"] == "Adam" for n in document["nodes"])
+        model = compile_graph(analyze(document, model_only=model_only)).instantiate()
+        model.load_state_dict(load_file(str(weights)))
+        return model.eval()
+
+    imported = rebuilt(tmp_path / "graph.json", tmp_path / "graph.safetensors")
+    assert sum(p.numel() for p in imported.parameters()) == count
+    (given,) = parse_inputs([spec])
+    x = example(original, given)
+    with torch.no_grad():
+        expected, got = original(x), imported(x)
+    module_diff = float((got - expected).abs().max())
+    assert module_diff <= 1e-6, module_diff
+
+    onnx_path = tmp_path / f"{name}.onnx"
+    write_onnx(imported, (x,), ["x"], ["out"], onnx_path)
+    out = tmp_path / "reimported.json"
+    code = main(["import-onnx", str(onnx_path), "-o", str(out), "--json"])
+    assert code == 0, capsys.readouterr()
+    again = rebuilt(out, tmp_path / "reimported.safetensors")
+    # the exporter folds each eval-mode batch norm into the convolution before it
+    reimported = sum(p.numel() for p in again.parameters())
+    assert reimported == count - _folded_norms(imported, again)
+    assert json.loads(capsys.readouterr().out)["params"] == reimported
+    with torch.no_grad():
+        onnx_diff = float((again(x) - expected).abs().max())
+    assert onnx_diff <= 1e-5, onnx_diff
+    FIGURES[name] = {"params": count, "module_diff": module_diff, "onnx_diff": onnx_diff}
+
+
+def _folded_norms(before: torch.nn.Module, after: torch.nn.Module) -> int:
+    """Parameters gone with batch norms folded into convolutions: their scale and shift, less
+    the bias the convolution gains (as tests/test_import_onnx.py counts them)."""
+
+    def count(model, kind, part):
+        return sum(
+            getattr(m, part).numel()
+            for m in model.modules()
+            if isinstance(m, kind) and getattr(m, part) is not None
+        )
+
+    norms = torch.nn.BatchNorm2d
+    conv = torch.nn.Conv2d
+    gone = count(before, norms, "weight") + count(before, norms, "bias")
+    gone -= count(after, norms, "weight") + count(after, norms, "bias")
+    return gone - (count(after, conv, "bias") - count(before, conv, "bias"))

@@ -58,6 +58,12 @@ KEEP_ZEROS = {"Squeeze", "Unsqueeze", "Slice", "Split", "Reshape", "Transpose", 
 NOT_FOLDED = {"RandomNormal", "RandomUniform", "RandomNormalLike", "RandomUniformLike"}
 
 
+def _input_dtype(value, onnx) -> str:
+    """float32, or int64 for token ids (int32 too: an Embedding takes either)."""
+    elem = value.type.tensor_type.elem_type
+    return "int64" if elem in (onnx.TensorProto.INT64, onnx.TensorProto.INT32) else "float32"
+
+
 def import_onnx(path: Path, name: str | None = None):
     """(the graph, a state_dict keyed `<node id>.<param>` for carry_weights)."""
     import onnx
@@ -78,7 +84,9 @@ def import_onnx(path: Path, name: str | None = None):
         raise ImportFailed(
             f"input {inputs[0].name} needs a known per-sample shape (batch first), got {in_shape}"
         )
-    graph = ImportedGraph(name or g.name or path.stem, (1, *in_shape[1:]))
+    graph = ImportedGraph(
+        name or g.name or path.stem, (1, *in_shape[1:]), _input_dtype(inputs[0], onnx)
+    )
     uses = Counter(n for node in g.node for n in node.input)
     uses.update(o.name for o in g.output)
     converter = _Converter(graph, consts, shapes, uses)
