@@ -423,7 +423,13 @@ def test_standard_definitions_import_and_their_onnx_exports_reimport(name, tmp_p
     with torch.no_grad():
         onnx_diff = float((again(x) - expected).abs().max())
     assert onnx_diff <= 1e-5, onnx_diff
-    FIGURES[name] = {"params": count, "module_diff": module_diff, "onnx_diff": onnx_diff}
+    FIGURES[f"standard {name}"] = {
+        "params": count,
+        "params_reimported": reimported,
+        "max_abs_diff": module_diff,
+        "max_abs_diff_onnx": onnx_diff,
+        "opaque": len(summary["opaque"]),
+    }
 
 
 def _folded_norms(before: torch.nn.Module, after: torch.nn.Module) -> int:
