@@ -448,3 +448,12 @@ def _folded_norms(before: torch.nn.Module, after: torch.nn.Module) -> int:
     gone = count(before, norms, "weight") + count(before, norms, "bias")
     gone -= count(after, norms, "weight") + count(after, norms, "bias")
     return gone - (count(after, conv, "bias") - count(before, conv, "bias"))
+
+
+def test_the_standard_definitions_have_the_reference_sizes():
+    """The small configs the round trips use are the reference architectures: at their published
+    sizes they have the published parameter counts (built only, never run)."""
+    vit = import_models.ViTTiny(image=224, patch=16, dim=192, depth=12, heads=3, num_classes=1000)
+    assert sum(p.numel() for p in vit.parameters()) == 5_717_416  # timm vit_tiny_patch16_224
+    mobilenet = import_models.MobileNetV2()
+    assert sum(p.numel() for p in mobilenet.parameters()) == 3_504_872  # torchvision
