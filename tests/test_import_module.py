@@ -366,6 +366,7 @@ STANDARD = {  # the repository's standard definitions: --input-shape, args, para
     "ViTTiny": ("2,3,16,16", None, 27_946),
     "LSTMTextClassifier": ("3,20:int64", None, 4_907),
     "PlainTransformerEncoder": ("2,6,32", None, 17_088),
+    "ScalarArithmetic": ("2,8", None, 99),  # Scale nodes: torch writes Mul / Add / Sub / Neg
 }
 
 

@@ -37,6 +37,7 @@ from .onnx_layers import LayerOps
 from .onnx_layout import LayoutOps
 from .onnx_norms import find_rms_norms
 from .onnx_recurrent import RecurrentOps
+from .onnx_scalars import ScalarOps
 from .onnx_tensors import TensorOps
 
 ALIASES = {"alpha": ("negative_slope", "alpha"), "axis": ("dim",)}  # ONNX attribute → param
@@ -196,7 +197,7 @@ def _data_nodes(nodes: list, outputs: list[str]) -> set[int]:
     return seen
 
 
-class _Converter(LayerOps, LayoutOps, RecurrentOps, TensorOps):
+class _Converter(LayerOps, LayoutOps, RecurrentOps, ScalarOps, TensorOps):
     def __init__(self, graph: ImportedGraph, consts: dict, shapes: dict, uses: Counter):
         self.g, self.consts, self.shapes, self.uses = graph, consts, shapes, uses
         self.values: dict[str, tuple[str, str]] = {}  # ONNX value → (node, port)
@@ -370,6 +371,8 @@ class _Converter(LayerOps, LayoutOps, RecurrentOps, TensorOps):
                 self.state[state_key] = torch.from_numpy(np.array(bias.reshape(-1), copy=True))
                 self.values[node.output[0]] = a
                 return
+        if self.scalar_affine(node):  # x + 1
+            return
         for constant in (1, 0):
             if self.const(node.input[constant]) is not None:
                 if self.add_learned(node, constant):
@@ -383,6 +386,8 @@ class _Converter(LayerOps, LayoutOps, RecurrentOps, TensorOps):
         )
 
     def _op_Mul(self, node, attrs) -> None:
+        if self.scalar_affine(node):  # x * 4
+            return
         self.emit(
             node,
             "Multiply",
