@@ -5,10 +5,8 @@ user sees what to rewrite. A node without a tensor input cannot be kept even opa
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import TYPE_CHECKING
 
-import torch
 from torch import fx
 
 from .fx_values import Ref
@@ -16,8 +14,6 @@ from .graph import ImportFailed
 
 if TYPE_CHECKING:
     from .fx_converter import Converter
-
-TORCH_DIR = str(Path(torch.__file__).parent)
 
 
 def describe(converter: Converter, node: fx.Node) -> str:
@@ -44,15 +40,10 @@ def keep_opaque(converter: Converter, node: fx.Node, what: str, why: str) -> Ref
 
 
 def expression(node: fx.Node) -> str:
-    """The Python source line the fx node was traced from (the tracer records the user's frame,
-    fx_tracing.py), else the call as fx spells it (`expand(cls_token, getitem, -1, -1)`)."""
-    source = ""
-    lines = (node.stack_trace or "").splitlines()
-    for where, code in zip(lines[::2], lines[1::2], strict=False):  # "File ..., line n" + code
-        if where.strip().startswith("File ") and TORCH_DIR not in where:
-            source = code.strip()  # the innermost frame of the user's own code wins
-    if source:
-        return source
+    """The Python source line the fx node was traced from (fx_tracing.py records it), else the
+    call as fx spells it (`expand(cls_token, getitem, -1, -1)`)."""
+    if node.meta.get("source"):
+        return node.meta["source"]
     args = [str(a) for a in node.args] + [f"{k}={v}" for k, v in node.kwargs.items()]
     name = node.target if isinstance(node.target, str) else getattr(node.target, "__name__", "")
     return f"{name}({', '.join(args)})"

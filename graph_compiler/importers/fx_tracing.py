@@ -8,15 +8,21 @@ the converter (fx_converter.py) reads those shapes for reshapes, splits and the 
 from __future__ import annotations
 
 import inspect
+import linecache
+import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 import torch
 from torch import fx, nn
 from torch.fx.passes.shape_prop import ShapeProp
 
+from .. import __file__ as _PACKAGE_FILE
 from .fx_masks import record
 from .graph import ImportFailed
 from .module_inputs import ExampleInput, example
+
+_NOT_USER = (str(Path(torch.__file__).parent), str(Path(_PACKAGE_FILE).parent))
 
 
 class _ShapeAndMasks(ShapeProp):
@@ -26,6 +32,22 @@ class _ShapeAndMasks(ShapeProp):
         result = super().run_node(n)
         record(n, result)
         return result
+
+
+class _SourceTracer(fx.Tracer):
+    """Records each node's Python source line (node.meta["source"]) for the list of opaque
+    nodes: the innermost frame outside torch and torchloom, read off the stack as the node is
+    made (fx's own record_stack_traces formats whole tracebacks: seconds for a large model)."""
+
+    def create_proxy(self, *args, **kwargs):
+        proxy = super().create_proxy(*args, **kwargs)
+        frame = sys._getframe(1)
+        while frame is not None and frame.f_code.co_filename.startswith(_NOT_USER):
+            frame = frame.f_back
+        if frame is not None:
+            line = linecache.getline(frame.f_code.co_filename, frame.f_lineno).strip()
+            proxy.node.meta.setdefault("source", line)
+        return proxy
 
 
 def trace(model: nn.Module, inputs: Sequence[ExampleInput]) -> fx.GraphModule:
@@ -49,8 +71,7 @@ def trace(model: nn.Module, inputs: Sequence[ExampleInput]) -> fx.GraphModule:
         )
     concrete = {p.name: p.default for p in params[len(inputs) :]}
     try:
-        tracer = fx.Tracer()
-        tracer.record_stack_traces = True  # each node's source line, for the opaque list
+        tracer = _SourceTracer()
         graph = tracer.trace(model, concrete_args=concrete or None)
         gm = fx.GraphModule(tracer.root, graph, type(model).__name__)
     except Exception as exc:
