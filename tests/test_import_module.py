@@ -358,3 +358,28 @@ def test_constants_with_tensors_are_scale_nodes_and_hard_gates_map():
     types = [n.type for n in graph.nodes]
     assert types.count("Hardswish") == types.count("ReLU6") == 2 and "Hardtanh" in types
     assert not graph.opaque and types.count("Add") == 2  # tensor + tensor stays an Add
+
+
+def test_an_imported_token_model_trains_on_token_ids_from_its_weights(tmp_path, capsys):
+    """The Dataset an int64 import writes (x_dtype int64) reads ids as ids: the engine trains
+    the imported model, starting from the carried weights."""
+    import numpy as np
+
+    from server.cli import main as server_main
+
+    args = {"vocab_size": 7, "embed_dim": 4, "hidden": 8, "num_classes": 3}
+    torch.save(import_models.LSTMTextClassifier(**args).state_dict(), tmp_path / "w.pt")
+    graph = tmp_path / "g.json"
+    assert run_cli(f"{MODELS}:LSTMTextClassifier", "--input-shape", "2,12:int64",
+                   "--args", json.dumps(args), "--weights", str(tmp_path / "w.pt"),
+                   "-o", str(graph)) == 0  # fmt: skip
+    ids = np.random.default_rng(0).integers(0, 7, (60, 12))
+    np.savez(tmp_path / "tokens.npz", x=ids, y=ids[:, -1] % 3)
+    document = json.loads(graph.read_text())
+    document["nodes"][0]["params"]["path"] = str(tmp_path / "tokens.npz")
+    graph.write_text(json.dumps(document))
+    out = tmp_path / "run"
+    argv = ["train", str(graph), "--epochs", "1", "--out", str(out), "--quiet"]
+    assert server_main([*argv, "--init-weights", str(tmp_path / "g.safetensors")]) == 0
+    (metrics,) = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert metrics["epoch"] == 1 and np.isfinite(metrics["val_loss"])
