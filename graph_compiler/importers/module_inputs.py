@@ -65,7 +65,9 @@ def checked(given: ExampleInput) -> ExampleInput:
 def as_inputs(given: Sequence[int] | Sequence[ExampleInput]) -> list[ExampleInput]:
     """import_module's argument: one shape (float32) or a list of example inputs."""
     items = list(given)
-    if items and all(isinstance(i, ExampleInput) for i in items):
+    if not items:
+        raise ImportFailed("--input-shape: give the example input's shape, e.g. 1,3,32,32")
+    if all(isinstance(i, ExampleInput) for i in items):
         return [checked(i) for i in items]
     return [checked(ExampleInput(tuple(int(d) for d in items)))]
 
