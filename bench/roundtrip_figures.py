@@ -4,7 +4,7 @@ reproduction of the app's run (ONNX differences and opsets).
 
     .venv/bin/python bench/roundtrip_figures.py
 
-Runs the three test files in-process (each records its figures in its module's FIGURES while
+Runs the test files in-process (each records its figures in its module's FIGURES while
 it asserts) and prints what they recorded: figures for the issues' closing notes, not checks.
 """
 
@@ -18,6 +18,7 @@ import pytest
 
 FILES = {
     "import-module round trips": "tests.test_import_module",
+    "standard definitions (import-module, then ONNX re-import)": "tests.test_import_standard",
     "import-onnx round trips": "tests.test_import_onnx",
     "reproduction / ONNX figures": "tests.test_export_reproduction",
 }

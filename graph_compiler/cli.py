@@ -17,12 +17,12 @@ from .errors import GraphCompileError
 from .summary import summary_rows, summary_table
 
 
-def _load(path: str, allow_custom_code: bool) -> Analysis:
+def _load(path: str, allow_custom_code: bool, model_only: bool = False) -> Analysis:
     try:
         text = Path(path).read_bytes() if path != "-" else sys.stdin.buffer.read()
     except OSError as exc:
         raise SystemExit(f"torchloom: cannot read {path}: {exc.strerror}") from None
-    return analyze(text, allow_custom_code=allow_custom_code)
+    return analyze(text, allow_custom_code=allow_custom_code, model_only=model_only)
 
 
 def _print_problems(a: Analysis, path: str, stream=None) -> None:
@@ -36,7 +36,7 @@ def _print_problems(a: Analysis, path: str, stream=None) -> None:
 def cmd_validate(args) -> int:
     status = 0
     for path in args.graphs:
-        a = _load(path, args.allow_custom_code)
+        a = _load(path, args.allow_custom_code, args.model_only)
         if args.json:
             print(
                 json.dumps(
@@ -175,7 +175,13 @@ def build_parser() -> tuple[argparse.ArgumentParser, Any]:
         p.set_defaults(func=func)
         return p
 
-    graph_cmd("validate", "check a graph; exit 1 on errors", cmd_validate, multi=True)
+    v = graph_cmd("validate", "check a graph; exit 1 on errors", cmd_validate, multi=True)
+    v.add_argument(
+        "--model-only",
+        action="store_true",
+        help="check the model alone: no loss or optimizer required (an imported model whose "
+        "output has no obvious loss)",
+    )
     graph_cmd("shapes", "summary table: output shapes, params, FLOPs", cmd_shapes)
     c = graph_cmd("compile", "write model.py for a graph", cmd_compile)
     c.add_argument("-o", "--output", required=True, metavar="DIR", help="output directory")

@@ -7,7 +7,7 @@ network. Keeping the table here lets both agree on one description of every buil
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 # language_model: x (T,) int64 token ids, y (T,) int64 the next token at every position
@@ -105,7 +105,9 @@ def describe(params: Mapping[str, Any]) -> DataInfo:
         task = params.get("task") or "classification"
         n = params.get("num_classes")
         if task == "classification":
-            return _classes(x_shape, n, None, "a data file")
-        y_dim = int(params.get("y_dim") or 1)
-        return _regression(x_shape, None, "a data file", y_dim=y_dim)
+            info = _classes(x_shape, n, None, "a data file")
+        else:
+            y_dim = int(params.get("y_dim") or 1)
+            info = _regression(x_shape, None, "a data file", y_dim=y_dim)
+        return replace(info, x_dtype=params.get("x_dtype") or "float32")
     return BUILTINS[source].info(params)

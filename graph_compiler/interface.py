@@ -1,5 +1,6 @@
 """How the model meets the data and the losses: which Dataset ports the forward takes, which
-node outputs it returns (those the losses read, in document order) and which nodes it needs."""
+node outputs it returns (those the losses read, in document order; without a loss, those no
+node reads) and which nodes it needs."""
 
 from __future__ import annotations
 
@@ -32,6 +33,8 @@ def model_interface(analysis: Analysis) -> ModelInterface:
                     and (e.source, e.source_port) not in outputs
                 ):
                     outputs.append((e.source, e.source_port))
+    if not any(scope.specs[n].role == "loss" for n in scope.nodes):
+        outputs = _sinks(scope)
     needed = _ancestors(scope, {n for n, _ in outputs})
     nodes = tuple(n for n in scope.order if n in needed and scope.specs[n].role in MODEL_ROLES)
     used_inputs = {
@@ -41,6 +44,17 @@ def model_interface(analysis: Analysis) -> ModelInterface:
     }
     inputs = tuple(p for p in ("x", "y") if p in used_inputs)
     return ModelInterface(inputs, tuple(outputs), nodes)
+
+
+def _sinks(scope: Scope) -> list[tuple[str, str]]:
+    """Without a loss (a model-only graph, analyze(..., model_only=True)) the model returns
+    the first output of every model node that no other node reads, in graph order."""
+    read = {e.source for e in scope.edges}
+    return [
+        (n, scope.out_ports[n][0].name)
+        for n in scope.order
+        if scope.specs[n].role in MODEL_ROLES and n not in read and scope.out_ports[n]
+    ]
 
 
 def _ancestors(scope: Scope, targets: set[str]) -> set[str]:

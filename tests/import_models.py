@@ -297,3 +297,201 @@ class PaddingMasked(nn.Module):
 
     def forward(self, x):
         return self.layer(x, src_key_padding_mask=x[:, :, 0] > 0)
+
+
+class LSTMTextClassifier(nn.Module):
+    """A text classifier on int64 token ids: Embedding → LSTM (batch first) → last step → head."""
+
+    def __init__(self, vocab_size=50, embed_dim=16, hidden=24, num_classes=3):
+        super().__init__()
+        self.embed = nn.Embedding(vocab_size, embed_dim)
+        self.lstm = nn.LSTM(embed_dim, hidden, batch_first=True)
+        self.head = nn.Linear(hidden, num_classes)
+
+    def forward(self, tokens):
+        out, _ = self.lstm(self.embed(tokens))
+        return self.head(out[:, -1])
+
+
+class TwoInputs(nn.Module):
+    """forward(x, mask=None): the mask, when given, is read (the graph has one input, x)."""
+
+    def __init__(self, use_mask=True):
+        super().__init__()
+        self.fc = nn.Linear(8, 3)
+        self.use_mask = use_mask
+
+    def forward(self, x, mask=None):
+        if self.use_mask and mask is not None:
+            x = x * mask
+        return self.fc(x)
+
+
+class DoubleConv(nn.Module):
+    """(conv 3×3 → BN → ReLU) × 2, as in the reference U-Net implementations."""
+
+    def __init__(self, in_channels, out_channels):
+        super().__init__()
+        self.double_conv = nn.Sequential(
+            nn.Conv2d(in_channels, out_channels, 3, padding=1, bias=False),
+            nn.BatchNorm2d(out_channels),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(out_channels, out_channels, 3, padding=1, bias=False),
+            nn.BatchNorm2d(out_channels),
+            nn.ReLU(inplace=True),
+        )
+
+    def forward(self, x):
+        return self.double_conv(x)
+
+
+class Up(nn.Module):
+    """Transposed-conv upsampling, concatenated with the skip connection, then DoubleConv."""
+
+    def __init__(self, in_channels, out_channels):
+        super().__init__()
+        self.up = nn.ConvTranspose2d(in_channels, in_channels // 2, 2, stride=2)
+        self.conv = DoubleConv(in_channels, out_channels)
+
+    def forward(self, x, skip):
+        return self.conv(torch.cat([skip, self.up(x)], dim=1))
+
+
+class UNet(nn.Module):
+    """U-Net (Ronneberger et al. 2015, as the common PyTorch reference writes it: padded convs,
+    transposed-conv upsampling): dense per-pixel class scores (B, classes, H, W). `base` 64 is
+    the paper's width; H and W divisible by 16."""
+
+    def __init__(self, in_channels=3, num_classes=2, base=64):
+        super().__init__()
+        widths = [base, base * 2, base * 4, base * 8, base * 16]
+        self.inc = DoubleConv(in_channels, widths[0])
+        self.downs = nn.ModuleList(
+            nn.Sequential(nn.MaxPool2d(2), DoubleConv(widths[i], widths[i + 1])) for i in range(4)
+        )
+        self.ups = nn.ModuleList(Up(widths[i + 1], widths[i]) for i in reversed(range(4)))
+        self.outc = nn.Conv2d(widths[0], num_classes, 1)
+
+    def forward(self, x):
+        skips = [self.inc(x)]
+        for down in self.downs:
+            skips.append(down(skips[-1]))
+        x = skips.pop()
+        for up in self.ups:
+            x = up(x, skips.pop())
+        return self.outc(x)
+
+
+def _make_divisible(v, divisor=8, min_value=None):
+    """torchvision's channel rounding for MobileNet widths."""
+    min_value = min_value or divisor
+    new_v = max(min_value, int(v + divisor / 2) // divisor * divisor)
+    return new_v + divisor if new_v < 0.9 * v else new_v
+
+
+class ConvBNReLU6(nn.Sequential):
+    def __init__(self, in_planes, out_planes, kernel_size=3, stride=1, groups=1):
+        padding = (kernel_size - 1) // 2
+        super().__init__(
+            nn.Conv2d(in_planes, out_planes, kernel_size, stride, padding, groups=groups,
+                      bias=False),
+            nn.BatchNorm2d(out_planes),
+            nn.ReLU6(inplace=True),
+        )  # fmt: skip
+
+
+class InvertedResidual(nn.Module):
+    def __init__(self, inp, oup, stride, expand_ratio):
+        super().__init__()
+        hidden = round(inp * expand_ratio)
+        self.use_res_connect = stride == 1 and inp == oup
+        layers = [ConvBNReLU6(inp, hidden, kernel_size=1)] if expand_ratio != 1 else []
+        layers += [
+            ConvBNReLU6(hidden, hidden, stride=stride, groups=hidden),  # depthwise
+            nn.Conv2d(hidden, oup, 1, 1, 0, bias=False),  # linear bottleneck
+            nn.BatchNorm2d(oup),
+        ]
+        self.conv = nn.Sequential(*layers)
+
+    def forward(self, x):
+        if self.use_res_connect:
+            return x + self.conv(x)
+        return self.conv(x)
+
+
+class MobileNetV2(nn.Module):
+    """MobileNetV2 (Sandler et al. 2018) as torchvision writes it: 3,504,872 parameters at
+    1000 classes and width 1.0."""
+
+    def __init__(self, num_classes=1000, width_mult=1.0, dropout=0.2):
+        super().__init__()
+        settings = [  # t (expansion), c (channels), n (repeats), s (first stride)
+            [1, 16, 1, 1], [6, 24, 2, 2], [6, 32, 3, 2], [6, 64, 4, 2],
+            [6, 96, 3, 1], [6, 160, 3, 2], [6, 320, 1, 1],
+        ]  # fmt: skip
+        input_channel = _make_divisible(32 * width_mult)
+        self.last_channel = _make_divisible(1280 * max(1.0, width_mult))
+        features = [ConvBNReLU6(3, input_channel, stride=2)]
+        for t, c, n, s in settings:
+            output_channel = _make_divisible(c * width_mult)
+            for i in range(n):
+                stride = s if i == 0 else 1
+                features.append(InvertedResidual(input_channel, output_channel, stride, t))
+                input_channel = output_channel
+        features.append(ConvBNReLU6(input_channel, self.last_channel, kernel_size=1))
+        self.features = nn.Sequential(*features)
+        self.classifier = nn.Sequential(
+            nn.Dropout(dropout), nn.Linear(self.last_channel, num_classes)
+        )
+
+    def forward(self, x):
+        x = self.features(x)
+        x = F.adaptive_avg_pool2d(x, (1, 1))
+        x = torch.flatten(x, 1)
+        return self.classifier(x)
+
+
+class TwoHeads(nn.Module):
+    """Two sets of class scores: no single obvious loss for both."""
+
+    def __init__(self):
+        super().__init__()
+        self.body = nn.Linear(8, 16)
+        self.a = nn.Linear(16, 3)
+        self.b = nn.Linear(16, 5)
+
+    def forward(self, x):
+        h = torch.relu(self.body(x))
+        return self.a(h), self.b(h)
+
+
+class ScalarArithmetic(nn.Module):
+    """Constants with tensors: x * 4, x + 1, x - 0.5, 1 - x, x / 8, -x (Scale nodes), and the
+    MobileNetV3 gates (Hardswish, Hardsigmoid, Hardtanh, ReLU6) as modules and functions."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(8, 8)
+        self.gates = nn.Sequential(nn.Hardswish(), nn.ReLU6(), nn.Hardtanh(-2.0, 2.0))
+        self.head = nn.Linear(8, 3)
+
+    def forward(self, x):
+        h = self.fc(x) * 4
+        h = (h + 1) - 0.5
+        h = F.hardswish(1 - h) / 8 + F.relu6(-h) + F.hardsigmoid(h)
+        return self.head(self.gates(h))
+
+
+class PlainTransformerEncoder(nn.Module):
+    """nn.TransformerEncoder itself, 2 layers, on (B, T, d_model): the output has the input's
+    shape (the import makes it a reconstruction)."""
+
+    def __init__(self, d_model=32, nhead=4, dim_feedforward=64, num_layers=2):
+        super().__init__()
+        layer = nn.TransformerEncoderLayer(
+            d_model, nhead, dim_feedforward, dropout=0.1, batch_first=True
+        )
+        self.encoder = nn.TransformerEncoder(layer, num_layers, enable_nested_tensor=False)
+
+    def forward(self, x):
+        return self.encoder(x)

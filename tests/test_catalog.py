@@ -127,6 +127,7 @@ LAYER_CTX: dict[str, Ctx] = {
     ),
     "Mean": Ctx(IMAGES),
     "Sum": Ctx(IMAGES),
+    "Scale": Ctx(params={"scale": 0.5, "shift": -1.0}),
     "Chunk": Ctx(),
     "Split": Ctx(params={"split_sizes": [16, 48]}),
     "Slice": Ctx(),

@@ -288,6 +288,20 @@ def test_npz_round_trip_with_upper_case_keys(tmp_path):
     assert loaded.num_classes == 3 and loaded.val is None
 
 
+def test_npz_token_ids_stay_int64_with_x_dtype(tmp_path):
+    """An imported token model's Dataset (x_dtype int64) reads ids as ids, not floats."""
+    x = np.arange(30, dtype=np.int32).reshape(10, 3) % 7
+    np.savez(tmp_path / "d.npz", x=x, y=np.arange(10) % 2)
+    loaded = load_data(file_params(tmp_path / "d.npz", x_dtype="int64"))
+    assert loaded.x.dtype == torch.int64 and loaded.x.tolist() == x.tolist()
+    np.savez(tmp_path / "f.npz", x=x + 0.5, y=np.arange(10) % 2)
+    with pytest.raises(DataError, match=r"f.npz: x_dtype int64 needs integer token ids"):
+        load_data(file_params(tmp_path / "f.npz", x_dtype="int64"))
+    np.savez(tmp_path / "n.npz", x=x - 1, y=np.arange(10) % 2)
+    with pytest.raises(DataError, match=r"n.npz: token ids must be >= 0, found -1"):
+        load_data(file_params(tmp_path / "n.npz", x_dtype="int64"))
+
+
 def test_npz_train_test_pairs_and_regression(tmp_path):
     rng = np.random.default_rng(0)
     np.savez(

@@ -15,21 +15,26 @@ from safetensors.torch import load_file
 from graph_compiler import analyze, compile_graph
 from graph_compiler.cli import main
 from graph_compiler.importers import import_module
+from graph_compiler.importers.commands import OPAQUE_EXIT
 from graph_compiler.importers.graph import to_document
+from graph_compiler.importers.module_inputs import example, parse_inputs
+from graph_compiler.importers.torch_module import ExampleInput
 from tests import import_models
 
 MODELS = Path(import_models.__file__)
-CASES = {  # class → (input shape, constructor args)
-    "LeNet5": ((3, 1, 28, 28), None),
-    "ResNet18": ((2, 3, 32, 32), None),
-    "TransformerClassifier": ((3, 7, 12), {"num_classes": 4}),
-    "SequenceModel": ((2, 5, 6), None),
-    "MobileGates": ((2, 3, 8, 8), None),
-    "WithParameter": ((3, 8), None),
-    "TokensAndPositions": ((3, 5, 6), None),
-    "CausalAttention": ((2, 6, 8), None),
-    "ViTTiny": ((2, 3, 16, 16), None),
-    "CausalEncoder": ((2, 6, 16), None),
+CASES = {  # class → (--input-shape, constructor args)
+    "LeNet5": ("3,1,28,28", None),
+    "ResNet18": ("2,3,32,32", None),
+    "TransformerClassifier": ("3,7,12", {"num_classes": 4}),
+    "SequenceModel": ("2,5,6", None),
+    "MobileGates": ("2,3,8,8", None),
+    "WithParameter": ("3,8", None),
+    "TokensAndPositions": ("3,5,6", None),
+    "CausalAttention": ("2,6,8", None),
+    "ViTTiny": ("2,3,16,16", None),
+    "CausalEncoder": ("2,6,16", None),
+    "LSTMTextClassifier": ("3,20:int64", None),
+    "ScalarArithmetic": ("3,8", None),
 }
 FIGURES: dict[str, dict] = {}
 
@@ -40,7 +45,7 @@ def run_cli(*argv: str) -> int:
 
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_reference_models_round_trip(name, tmp_path, capsys):
-    shape, args = CASES[name]
+    spec, args = CASES[name]
     torch.manual_seed(0)
     original = getattr(import_models, name)(**(args or {}))
     for m in original.modules():  # non-trivial running statistics
@@ -51,7 +56,7 @@ def test_reference_models_round_trip(name, tmp_path, capsys):
     weights = tmp_path / "original.pt"
     torch.save(original.state_dict(), weights)
 
-    argv = [f"{MODELS}:{name}", "--input-shape", ",".join(map(str, shape))]
+    argv = [f"{MODELS}:{name}", "--input-shape", spec]
     argv += ["--weights", str(weights), "-o", str(tmp_path / "graph.json")]
     if args:
         argv += ["--args", json.dumps(args)]
@@ -72,7 +77,11 @@ def test_reference_models_round_trip(name, tmp_path, capsys):
     count = sum(p.numel() for p in original.parameters())
     assert sum(p.numel() for p in rebuilt.parameters()) == count
     assert analysis.totals()["params"] == count
-    x = torch.randn(*shape)
+    (given,) = parse_inputs([spec])
+    x = example(original, given)
+    if given.dtype == "int64":
+        assert document["nodes"][0]["params"]["x_dtype"] == "int64"
+        x = torch.randint(0, 50, given.shape)  # every id, not only those of the trace
     with torch.no_grad():
         expected, got = original(x), rebuilt(x)
     assert got.shape == expected.shape
@@ -117,11 +126,22 @@ def test_relu6_hardsigmoid_glu_and_rmsnorm_are_catalog_nodes_as_modules_and_func
 
 def test_unknown_operations_stay_opaque_and_say_what_they_were(tmp_path, capsys):
     out = tmp_path / "graph.json"
-    code = run_cli(f"{MODELS}:WithOpaque", "--input-shape", "2,8", "-o", str(out))
+    torch.save(import_models.WithOpaque().state_dict(), tmp_path / "w.pt")
+    argv = [f"{MODELS}:WithOpaque", "--input-shape", "2,8", "-o", str(out)]
+    code = run_cli(*argv, "--weights", str(tmp_path / "w.pt"))
     err = capsys.readouterr().err
-    assert code == 0
+    assert code == OPAQUE_EXIT == 3  # distinct: imported, but there is work left
+    assert "2 opaque node(s) without a torchloom equivalent, rewrite them" in err
     assert "opaque node clip: clip (torch.nn.modules.activation.Softsign)" in err
     assert "torch.cumsum" in err
+    source = "from: return self.fc2(torch.cumsum(self.clip(self.fc1(x)), dim=1))"
+    assert err.count(source) == 2  # each with the Python expression it came from
+    # every other node's weights are written, under the generated module's names
+    assert set(load_file(str(tmp_path / "graph.safetensors"))) == {
+        "fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias",
+    }  # fmt: skip
+    assert run_cli(*argv, "--allow-opaque") == 0
+    assert "accepted (--allow-opaque)" in capsys.readouterr().err
     document = json.loads(out.read_text())
     opaque = [n for n in document["nodes"] if n["type"] == "CustomLayer"]
     assert [n["label"] for n in opaque] == [
@@ -185,9 +205,10 @@ def test_vit_keeps_its_learned_tensors():
 
 def test_a_bare_buffer_makes_its_user_opaque(tmp_path, capsys):
     out = tmp_path / "graph.json"
-    assert run_cli(f"{MODELS}:WithBuffer", "--input-shape", "2,8", "-o", str(out)) == 0
+    assert run_cli(f"{MODELS}:WithBuffer", "--input-shape", "2,8", "-o", str(out)) == 3
     err = capsys.readouterr().err
     assert "uses the model's tensor self.offset directly" in err
+    assert "from: return self.fc(x) + self.offset" in err
     (opaque,) = [n for n in json.loads(out.read_text())["nodes"] if n["type"] == "CustomLayer"]
     assert opaque["label"] == "opaque: _operator.add"
 
@@ -209,6 +230,9 @@ def test_a_pattern_no_converter_knows_is_a_clear_failure_not_a_traceback(tmp_pat
         ("Shared", "2,8", "fc (Linear) is called 2 times: its weights are shared"),
         ("LeNet5", "1,3,28,28", "LeNet5 fails on an input of shape [1, 3, 28, 28]"),
         ("LeNet5", "1,a", "--input-shape '1,a': expected integers"),
+        ("LeNet5", "1,1,28,28:int8", "--input-shape '1,1,28,28:int8': unknown dtype 'int8'"),
+        ("LeNet5", "1,1,28,28;1,1,28,28", "2 inputs given (--input-shape), but LeNet5.forward"),
+        ("TwoInputs", "2,8;2,8", "forward's input mask is used (mul)"),
         ("LeNet5", "28", "give the batch and every sample dimension"),
         ("Missing", "1,8", "defines no Missing"),
     ],
@@ -258,3 +282,104 @@ def test_imported_document_trains_as_a_project():
         "num_classes": 10,
     }
     assert "class LeNet(nn.Module)" in compile_graph(document).source
+
+
+def test_token_inputs_trace_with_ids_every_embedding_accepts():
+    """Random float input would fail in the Embedding: int64 ids below its vocabulary trace."""
+    graph, _ = import_module(
+        import_models.LSTMTextClassifier(vocab_size=7), [ExampleInput((4, 30), "int64")]
+    )
+    assert graph.input_dtype == "int64" and graph.outputs[0][2] == (4, 3)
+    assert [n.type for n in graph.nodes][:2] == ["Embedding", "LSTM"]
+
+
+def test_several_inputs_repeat_the_flag_or_use_semicolons(tmp_path, capsys):
+    """A second input nothing reads is traced (forward's own default path) and left out."""
+    for argv in (["2,8", "--input-shape", "2,8"], ["2,8;2,8"]):
+        out = tmp_path / "g.json"
+        code = run_cli(f"{MODELS}:TwoInputs", "--args", '{"use_mask": false}',
+                       "--input-shape", *argv, "-o", str(out))  # fmt: skip
+        assert code == 0, capsys.readouterr().err
+        assert analyze(json.loads(out.read_text())).ok
+
+
+@pytest.mark.parametrize(
+    ("spec", "shape", "args", "outputs"),
+    [
+        ("UNet", "1,3,32,32", {"base": 4}, [[1, 2, 32, 32]]),
+        ("TwoHeads", "2,8", None, [[2, 3], [2, 5]]),
+    ],
+)
+def test_an_output_without_an_obvious_loss_is_a_model_only_graph(
+    spec, shape, args, outputs, tmp_path, capsys
+):
+    """Before: an MSELoss against a (B, 2) target, shape errors and exit 1."""
+    out = tmp_path / "g.json"
+    argv = [f"{MODELS}:{spec}", "--input-shape", shape, "-o", str(out), "--json"]
+    argv += ["--weights", str(tmp_path / "w.pt")]
+    torch.save(getattr(import_models, spec)(**(args or {})).state_dict(), tmp_path / "w.pt")
+    if args:
+        argv += ["--args", json.dumps(args)]
+    assert run_cli(*argv) == 0, capsys.readouterr().err
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["model_only"] and summary["errors"] == [] and summary["weights"]
+    document = json.loads(out.read_text())
+    roles = {n["type"] for n in document["nodes"]}
+    assert not roles & {"MSELoss", "CrossEntropyLoss", "Adam", "Training"}
+    assert "Model only: no obvious loss" in document["description"]
+    assert analyze(document, model_only=True).ok  # valid as the model it is
+    codes = {e.code for e in analyze(document).error_list}  # training needs what the user adds
+    assert codes == {"no_loss", "no_optimizer"}
+    assert main(["validate", "--model-only", str(out)]) == 0
+    assert main(["validate", str(out)]) == 1
+    capsys.readouterr()
+    compiled = compile_graph(analyze(document, model_only=True)).instantiate()
+    compiled.load_state_dict(load_file(str(tmp_path / "g.safetensors")))
+    shapes = compiled(torch.randn(*parse_inputs([shape])[0].shape))
+    got = [list(t.shape) for t in (shapes if isinstance(shapes, tuple) else (shapes,))]
+    assert got == outputs
+
+
+def test_the_opaque_exit_code_is_documented(capsys):
+    with pytest.raises(SystemExit):
+        main(["import-module", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "3 imported with opaque nodes left to rewrite" in text and "--allow-opaque" in text
+
+
+def test_constants_with_tensors_are_scale_nodes_and_hard_gates_map():
+    """Before: x * 4, x + 1, 1 - x, x / 8 and -x were opaque (_operator.mul, ...)."""
+    graph, _ = import_module(import_models.ScalarArithmetic(), (2, 8))
+    scales = [n.params for n in graph.nodes if n.type == "Scale"]
+    assert scales == [
+        {"scale": 4.0}, {"shift": 1.0}, {"shift": -0.5}, {"scale": -1.0, "shift": 1.0},
+        {"scale": 0.125}, {"scale": -1.0},
+    ]  # fmt: skip
+    types = [n.type for n in graph.nodes]
+    assert types.count("Hardswish") == types.count("ReLU6") == 2 and "Hardtanh" in types
+    assert not graph.opaque and types.count("Add") == 2  # tensor + tensor stays an Add
+
+
+def test_an_imported_token_model_trains_on_token_ids_from_its_weights(tmp_path, capsys):
+    """The Dataset an int64 import writes (x_dtype int64) reads ids as ids: the engine trains
+    the imported model, starting from the carried weights."""
+    import numpy as np
+
+    from server.cli import main as server_main
+
+    args = {"vocab_size": 7, "embed_dim": 4, "hidden": 8, "num_classes": 3}
+    torch.save(import_models.LSTMTextClassifier(**args).state_dict(), tmp_path / "w.pt")
+    graph = tmp_path / "g.json"
+    assert run_cli(f"{MODELS}:LSTMTextClassifier", "--input-shape", "2,12:int64",
+                   "--args", json.dumps(args), "--weights", str(tmp_path / "w.pt"),
+                   "-o", str(graph)) == 0  # fmt: skip
+    ids = np.random.default_rng(0).integers(0, 7, (60, 12))
+    np.savez(tmp_path / "tokens.npz", x=ids, y=ids[:, -1] % 3)
+    document = json.loads(graph.read_text())
+    document["nodes"][0]["params"]["path"] = str(tmp_path / "tokens.npz")
+    graph.write_text(json.dumps(document))
+    out = tmp_path / "run"
+    argv = ["train", str(graph), "--epochs", "1", "--out", str(out), "--quiet"]
+    assert server_main([*argv, "--init-weights", str(tmp_path / "g.safetensors")]) == 0
+    (metrics,) = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert metrics["epoch"] == 1 and np.isfinite(metrics["val_loss"])

@@ -19,6 +19,7 @@ class AnalysisContext:
     doc: GraphDocument
     errors: list[GraphError] = field(default_factory=list)
     allow_custom_code: bool = False
+    model_only: bool = False  # no loss / optimizer required (see pipeline.analyze)
     # structure: the checked block definitions and top level
     blocks: dict[str, Scope] = field(default_factory=dict)
     top: Scope | None = None

@@ -36,15 +36,22 @@ def run_passes(ctx: AnalysisContext, passes: tuple[Pass, ...] = PASSES) -> Analy
     return ctx
 
 
-def analyze(document: Any, *, allow_custom_code: bool = False) -> Analysis:
+def analyze(
+    document: Any, *, allow_custom_code: bool = False, model_only: bool = False
+) -> Analysis:
+    """model_only: the model as it stands (an import whose output has no obvious loss), without
+    a loss and an optimizer; the Dataset still gives the input."""
     doc, problems = parse_document(document)
     errors = list(problems)
     if doc is None:
         return Analysis(None, errors)
-    ctx = AnalysisContext(doc, errors, allow_custom_code)
+    ctx = AnalysisContext(doc, errors, allow_custom_code, model_only=model_only)
     return run_passes(ctx).analysis()
 
 
-def validate(document: Any, *, allow_custom_code: bool = False) -> list[dict]:
+def validate(
+    document: Any, *, allow_custom_code: bool = False, model_only: bool = False
+) -> list[dict]:
     """Every problem of a document as dicts {node, field, code, message, severity}."""
-    return [e.to_dict() for e in analyze(document, allow_custom_code=allow_custom_code).errors]
+    a = analyze(document, allow_custom_code=allow_custom_code, model_only=model_only)
+    return [e.to_dict() for e in a.errors]

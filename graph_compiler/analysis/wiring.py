@@ -32,14 +32,14 @@ def _check_roles(ctx: AnalysisContext, top: Scope) -> str | None:
             f"{top.nodes[extra].display}: only one Dataset node is supported per graph",
             extra,
         )
-    if not by_role.get("loss"):
+    if not by_role.get("loss") and not ctx.model_only:
         ctx.error(
             "no_loss",
             "the graph has no loss: connect the model's output and the "
             "target to a loss such as CrossEntropyLoss or MSELoss",
         )
     optimizers = by_role.get("optimizer", [])
-    if not optimizers:
+    if not optimizers and not ctx.model_only:
         ctx.error(
             "no_optimizer",
             "the graph has no optimizer: add one (e.g. Adam) and connect a loss to it",

@@ -95,6 +95,27 @@ _op(
 )
 
 
+def _scale(p: Mapping[str, Any], ins, m) -> str:
+    """x * scale + shift, leaving out the identity halves (x * 4, x + 1, -x)."""
+    x, scale, shift = _x(ins), p["scale"], p["shift"]
+    term = x if scale == 1 else f"-{x}" if scale == -1 else f"{x} * {scale!r}"
+    if shift == 0:
+        return term if term != x else f"{x}.clone()"  # a no-op still gives a new tensor
+    return f"{term} + {shift!r}" if shift > 0 else f"{term} - {-shift!r}"
+
+
+_op(
+    "Scale",
+    "x · scale + shift with constant numbers: x * 4, x + 1, x / 2, 1 - x, -x.",
+    _scale,
+    params=[
+        Param("scale", "float", 1.0, "Multiplies the input."),
+        Param("shift", "float", 0.0, "Added after scaling."),
+    ],
+    keywords=("scalar", "constant", "affine", "multiply", "divide", "offset", "negate"),
+)
+
+
 def _chunk_ports(p: Mapping[str, Any]) -> tuple[Port, ...]:
     return tuple(Port(f"out{i}") for i in range(int(p.get("chunks") or 2)))
 

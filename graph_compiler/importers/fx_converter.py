@@ -31,13 +31,28 @@ class Converter:
         self.module_calls: dict[str, int] = {}
 
     def run(self) -> None:
+        placeholders = 0
         for node in self.gm.graph.nodes:
             if node.op == "placeholder":
-                self.env[node] = Ref(INPUT, "x")
+                self.env[node] = self._input(node, placeholders)
+                placeholders += 1
             elif node.op == "output":
                 self._output(node)
             else:
                 self.env[node] = self._convert(node)
+
+    def _input(self, node: fx.Node, index: int) -> Any:
+        """forward's first input is the Dataset's x; a further one only where nothing reads it
+        (a graph has one input)."""
+        if index == 0:
+            return Ref(INPUT, "x")
+        if node.users:
+            users = ", ".join(sorted(u.name for u in node.users))
+            raise ImportFailed(
+                f"forward's input {node.target} is used ({users}): a torchloom graph has one "
+                "input, the Dataset's x; fold the others into the model or leave them unused"
+            )
+        return None
 
     # --- helpers for the node converters ---------------------------------------------------
 

@@ -38,6 +38,11 @@ EXPAND = {"expand"}
 ARANGE = {torch.arange}
 SDPA = {torch.nn.functional.scaled_dot_product_attention}
 NO_OPS = {"contiguous", "clone", "detach"}
+SUB = {operator.sub, operator.isub, torch.sub, "sub", "sub_", "__sub__"}
+RSUB = {"__rsub__", torch.rsub}
+DIV = {operator.truediv, operator.itruediv, torch.div, "div", "div_", "__truediv__"}
+NEG = {operator.neg, torch.neg, "neg", "__neg__"}
+SCALAR_OPS = ADD | MUL | SUB | RSUB | DIV | NEG
 
 
 def convert_function(converter: Converter, node: fx.Node) -> Any:
@@ -56,6 +61,10 @@ def convert_function(converter: Converter, node: fx.Node) -> Any:
         return arange(converter, node)
     if fn in SDPA:
         return sdpa(converter, node)
+    if fn in SCALAR_OPS:
+        scaled = _scalar(converter, node)
+        if scaled is not None:
+            return scaled
     if fn in ADD or fn in MUL:
         return _binary(converter, node, "Add" if fn in ADD else "Multiply")
     if fn in MATMUL:
@@ -98,6 +107,37 @@ def convert_function(converter: Converter, node: fx.Node) -> Any:
     rest = [converter.value(a) for a in args[1:]]
     params = function_params(fn, spec, (None, *rest), kwargs)
     return converter.add(node, spec.type, params, [("in", x.node, x.port)])
+
+
+def _scalar(converter: Converter, node: fx.Node) -> Ref | None:
+    """A float tensor and a constant number (x * 4, x + 1, x / 2, 1 - x, -x) → a Scale node
+    (x · scale + shift); None when the call is not that (two tensors: Add / Multiply)."""
+    fn, args = node.target, [converter.value(a) for a in node.args]
+    meta = node.meta.get("tensor_meta")
+    if node.kwargs or not getattr(getattr(meta, "dtype", None), "is_floating_point", False):
+        return None  # an integer tensor times 4.0 would turn float; rounding mode, alpha
+    if fn in NEG and len(args) == 1 and isinstance(args[0], Ref):
+        x, scale, shift = args[0], -1.0, 0.0
+    elif len(args) == 2 and sum(isinstance(a, Ref) for a in args) == 1:
+        tensor_first = isinstance(args[0], Ref)
+        x, c = args if tensor_first else args[::-1]
+        if isinstance(c, bool) or not isinstance(c, int | float):
+            return None
+        if fn in ADD:
+            scale, shift = 1.0, float(c)
+        elif fn in MUL:
+            scale, shift = float(c), 0.0
+        elif fn in SUB or fn in RSUB:  # x - c, c - x (and rsub(x, c) = c - x)
+            backwards = (fn in RSUB) == tensor_first
+            scale, shift = (-1.0, float(c)) if backwards else (1.0, -float(c))
+        elif fn in DIV and tensor_first and c != 0:
+            scale, shift = 1.0 / float(c), 0.0
+        else:
+            return None  # c / x is not affine
+    else:
+        return None
+    params = {k: v for k, v in (("scale", scale), ("shift", shift)) if v != (k == "scale")}
+    return converter.add(node, "Scale", params, [("in", x.node, x.port)])
 
 
 def _binary(converter: Converter, node: fx.Node, type_: str) -> Ref:

@@ -35,5 +35,15 @@ def keep_opaque(converter: Converter, node: fx.Node, what: str, why: str) -> Ref
     refs = [(converter.env[a].node, converter.env[a].port) for a in tensors]
     if not refs:
         raise ImportFailed(f"{node.name} ({what}): {why}; it takes no tensor input")
-    made = converter.g.add_opaque(converter.hint(node), what, refs, why)
+    made = converter.g.add_opaque(converter.hint(node), what, refs, why, expression(node))
     return Ref(made.id)
+
+
+def expression(node: fx.Node) -> str:
+    """The Python source line the fx node was traced from (fx_tracing.py records it), else the
+    call as fx spells it (`expand(cls_token, getitem, -1, -1)`)."""
+    if node.meta.get("source"):
+        return node.meta["source"]
+    args = [str(a) for a in node.args] + [f"{k}={v}" for k, v in node.kwargs.items()]
+    name = node.target if isinstance(node.target, str) else getattr(node.target, "__name__", "")
+    return f"{name}({', '.join(args)})"

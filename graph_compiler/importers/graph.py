@@ -3,7 +3,8 @@
 The importers fill an `ImportedGraph` (model nodes only, wired from the input `data.x`); turning
 it into a document adds a Dataset shaped like the input, a loss per output (class scores get a
 CrossEntropyLoss, one value per sample an MSELoss, an output shaped like the input a
-reconstruction MSELoss), an Adam optimizer and a Training node, and lays it all out.
+reconstruction MSELoss), an Adam optimizer and a Training node, and lays it all out. Where an
+output has no obvious loss the document is the model only (the Dataset and the model nodes).
 """
 
 from __future__ import annotations
@@ -44,9 +45,13 @@ class ImportedNode:
 class ImportedGraph:
     name: str
     input_shape: tuple[int, ...]  # batch first
+    input_dtype: str = "float32"  # int64/int32: token ids (the Dataset's x_dtype)
     nodes: list[ImportedNode] = field(default_factory=list)
     outputs: list[tuple[str, str, tuple[int, ...]]] = field(default_factory=list)
     opaque: list[str] = field(default_factory=list)  # "node id: what it was"
+    # each opaque node: {node, what, why, expression (its Python source, or "")}
+    opaque_nodes: list[dict[str, str]] = field(default_factory=list)
+    model_only: bool = False  # set by to_document: no obvious loss, no training nodes
     notes: list[str] = field(default_factory=list)
     _ids: Namespace = field(default_factory=lambda: Namespace(RESERVED_IDS))
 
@@ -69,13 +74,17 @@ class ImportedGraph:
         self.nodes.append(node)
         return node
 
-    def add_opaque(self, hint: str, what: str, inputs: list[tuple[str, str]], why: str):
+    def add_opaque(
+        self, hint: str, what: str, inputs: list[tuple[str, str]], why: str, expression: str = ""
+    ):
         """A CustomLayer that names what it stands for and fails validation with that name: the
-        graph keeps its shape, and nothing pretends to compute what the original computed."""
+        graph keeps its shape, and nothing pretends to compute what the original computed.
+        `expression`: the Python source it came from (`self.cls_token.expand(B, -1, -1)`)."""
         names = [f"x{i}" if len(inputs) > 1 else "x" for i in range(len(inputs))]
         message = f"opaque node: {what} ({why}) has no torchloom equivalent; rewrite this node"
+        source = f"# from: {expression}\n" if expression else ""
         code = (
-            f"# {OPAQUE_PREFIX}{what}: imported by torchloom without an equivalent\n"
+            f"# {OPAQUE_PREFIX}{what}: imported by torchloom without an equivalent\n{source}"
             f"raise NotImplementedError({message!r})\n"
             f"return {names[0] if names else 'None'}"
         )
@@ -88,6 +97,9 @@ class ImportedGraph:
             origin=what,
         )
         self.opaque.append(f"{node.id}: {what} ({why})")
+        self.opaque_nodes.append(
+            {"node": node.id, "what": what, "why": why, "expression": expression}
+        )
         return node
 
 
@@ -98,19 +110,21 @@ def to_document(g: ImportedGraph) -> dict:
     nodes: list[dict] = []
     edges: list[dict] = []
     data_params, losses = _data_and_losses(g)
+    g.model_only = losses is None
     nodes.append(_node(INPUT, "Dataset", data_params, "Input"))
     for n in g.nodes:
         nodes.append(_node(n.id, n.type, n.params, n.label))
         for port, src, src_port in n.inputs:
             edges.append(_edge(src, src_port, n.id, port))
-    for i, (loss_type, (src, port), target) in enumerate(losses):
+    for i, (loss_type, (src, port), target) in enumerate(losses or []):
         loss_id = "loss" if len(losses) == 1 else f"loss{i + 1}"
         nodes.append(_node(loss_id, loss_type, {}, None))
         edges.append(_edge(src, port, loss_id, "input"))
         edges.append(_edge(INPUT, target, loss_id, "target"))
         edges.append(_edge(loss_id, "loss", "optimizer", "loss"))
-    nodes.append(_node("optimizer", "Adam", {"lr": 0.001}, None))
-    nodes.append(_node("training", "Training", {}, None))
+    if losses is not None:
+        nodes.append(_node("optimizer", "Adam", {"lr": 0.001}, None))
+        nodes.append(_node("training", "Training", {}, None))
     _layout(nodes, edges)
     return {
         "format": FORMAT,
@@ -141,24 +155,31 @@ def check_inferred(analysis: Analysis, g: ImportedGraph) -> None:
 
 
 def _data_and_losses(g: ImportedGraph):
+    """The Dataset's params and a loss per output, or None for the losses where an output has
+    no obvious one (a dense map, a second set of scores): then the graph is the model only,
+    valid as such (analyze(..., model_only=True)), and the user adds the training nodes."""
     x_shape = list(g.input_shape[1:])
     data: dict[str, Any] = {"source": "file", "x_shape": x_shape}
+    if g.input_dtype in ("int64", "int32"):  # token ids: the Embedding takes int64 alike
+        data["x_dtype"] = "int64"
     losses = []
     for node_id, port, shape in g.outputs:
         per_sample = list(shape[1:])
-        if per_sample == x_shape:  # a reconstruction
+        if per_sample == x_shape and g.input_dtype == "float32":  # a reconstruction
             losses.append(("MSELoss", (node_id, port), "x"))
         elif len(per_sample) == 1 and per_sample[0] >= 2 and "task" not in data:
             data.update(task="classification", num_classes=per_sample[0])
             losses.append(("CrossEntropyLoss", (node_id, port), "y"))
-        else:
-            if "task" not in data:
-                data.update(task="regression", y_dim=per_sample[0] if per_sample else 1)
+        elif per_sample in ([], [1]) and "task" not in data:  # one value per sample
+            data.update(task="regression", y_dim=1)
             losses.append(("MSELoss", (node_id, port), "y"))
-            if len(per_sample) != 1:
-                g.notes.append(
-                    f"The output {node_id} has shape {list(shape)}: connect a loss that fits it."
-                )
+        else:
+            shapes = ", ".join(f"{n} {list(s)}" for n, _, s in g.outputs)
+            g.notes.append(
+                f"Model only: no obvious loss for the output {node_id} (outputs: {shapes}); "
+                "add a loss that fits, an optimizer and a Training node to train it."
+            )
+            return data, None
     return data, losses
 
 

@@ -37,6 +37,7 @@ from .onnx_layers import LayerOps
 from .onnx_layout import LayoutOps
 from .onnx_norms import find_rms_norms
 from .onnx_recurrent import RecurrentOps
+from .onnx_scalars import ScalarOps
 from .onnx_tensors import TensorOps
 
 ALIASES = {"alpha": ("negative_slope", "alpha"), "axis": ("dim",)}  # ONNX attribute → param
@@ -56,6 +57,12 @@ SHAPE_INPUTS = {
 # ops that turn all-zero values (recurrent initial states) into all-zero values
 KEEP_ZEROS = {"Squeeze", "Unsqueeze", "Slice", "Split", "Reshape", "Transpose", "Gather", "Concat"}
 NOT_FOLDED = {"RandomNormal", "RandomUniform", "RandomNormalLike", "RandomUniformLike"}
+
+
+def _input_dtype(value, onnx) -> str:
+    """float32, or int64 for token ids (int32 too: an Embedding takes either)."""
+    elem = value.type.tensor_type.elem_type
+    return "int64" if elem in (onnx.TensorProto.INT64, onnx.TensorProto.INT32) else "float32"
 
 
 def import_onnx(path: Path, name: str | None = None):
@@ -78,7 +85,9 @@ def import_onnx(path: Path, name: str | None = None):
         raise ImportFailed(
             f"input {inputs[0].name} needs a known per-sample shape (batch first), got {in_shape}"
         )
-    graph = ImportedGraph(name or g.name or path.stem, (1, *in_shape[1:]))
+    graph = ImportedGraph(
+        name or g.name or path.stem, (1, *in_shape[1:]), _input_dtype(inputs[0], onnx)
+    )
     uses = Counter(n for node in g.node for n in node.input)
     uses.update(o.name for o in g.output)
     converter = _Converter(graph, consts, shapes, uses)
@@ -188,7 +197,7 @@ def _data_nodes(nodes: list, outputs: list[str]) -> set[int]:
     return seen
 
 
-class _Converter(LayerOps, LayoutOps, RecurrentOps, TensorOps):
+class _Converter(LayerOps, LayoutOps, RecurrentOps, ScalarOps, TensorOps):
     def __init__(self, graph: ImportedGraph, consts: dict, shapes: dict, uses: Counter):
         self.g, self.consts, self.shapes, self.uses = graph, consts, shapes, uses
         self.values: dict[str, tuple[str, str]] = {}  # ONNX value → (node, port)
@@ -362,6 +371,8 @@ class _Converter(LayerOps, LayoutOps, RecurrentOps, TensorOps):
                 self.state[state_key] = torch.from_numpy(np.array(bias.reshape(-1), copy=True))
                 self.values[node.output[0]] = a
                 return
+        if self.scalar_affine(node):  # x + 1
+            return
         for constant in (1, 0):
             if self.const(node.input[constant]) is not None:
                 if self.add_learned(node, constant):
@@ -375,6 +386,8 @@ class _Converter(LayerOps, LayoutOps, RecurrentOps, TensorOps):
         )
 
     def _op_Mul(self, node, attrs) -> None:
+        if self.scalar_affine(node):  # x * 4
+            return
         self.emit(
             node,
             "Multiply",

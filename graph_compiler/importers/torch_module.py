@@ -22,27 +22,26 @@ from torch import nn
 
 from .fx_converter import Converter
 from .fx_tracing import trace
-from .graph import ImportedGraph, ImportFailed
+from .graph import ImportedGraph
+from .module_inputs import ExampleInput, as_inputs
 from .module_loading import instantiate, load_class
 
-__all__ = ["import_module", "instantiate", "load_class", "trace"]
+__all__ = ["ExampleInput", "import_module", "instantiate", "load_class", "trace"]
 
 
 def import_module(
-    model: nn.Module, input_shape: Sequence[int], name: str | None = None
+    model: nn.Module,
+    inputs: Sequence[int] | Sequence[ExampleInput],
+    name: str | None = None,
 ) -> tuple[ImportedGraph, dict[str, torch.Tensor]]:
-    """(the graph, the model's state_dict under its original keys)."""
-    input_shape = tuple(int(d) for d in input_shape)
-    if len(input_shape) < 2 or any(d < 1 for d in input_shape):
-        raise ImportFailed(
-            f"--input-shape {','.join(map(str, input_shape))}: give the batch and every "
-            "sample dimension, each >= 1, e.g. 1,3,32,32"
-        )
+    """(the graph, the model's state_dict under its original keys). `inputs`: one shape (a
+    float32 input) or the example inputs (module_inputs.py), forward's first one the graph's x."""
+    given = as_inputs(inputs)
     was_training = model.training
     model.eval()
     try:
-        gm = trace(model, input_shape)
-        graph = ImportedGraph(name or type(model).__name__, input_shape)
+        gm = trace(model, given)
+        graph = ImportedGraph(name or type(model).__name__, given[0].shape, given[0].dtype)
         Converter(gm, graph).run()
     finally:
         model.train(was_training)

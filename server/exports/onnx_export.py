@@ -175,8 +175,24 @@ def _needs_wrapping(model: torch.nn.Module) -> bool:
     return any(hasattr(torch.fx.GraphModule, n) for n in names)
 
 
-def _export(rm, model, samples, input_names, output_names, path: Path) -> None:
-    args = tuple(samples[name] for name in input_names)
+class OnnxExportError(Exception):
+    """torch.export (`stage` "trace": `errors` has the non-strict then the strict attempt's) or
+    the ONNX conversion (`stage` "convert") failed."""
+
+    def __init__(self, stage: str, errors: list[Exception]):
+        super().__init__(f"{stage}: {_first_line(errors[0])}")
+        self.stage, self.errors = stage, errors
+
+
+def write_onnx(
+    model: torch.nn.Module,
+    args: tuple[torch.Tensor, ...],
+    input_names: list[str],
+    output_names: list[str],
+    path: Path,
+) -> None:
+    """The export every model.onnx goes through (also the importers' tests): torch.export with a
+    dynamic batch (non-strict, then strict), then the dynamo ONNX exporter, weights inline."""
     batch = torch.export.Dim("batch", min=1)
     dynamic: tuple = tuple({0: batch} for _ in args)
     target = model
@@ -191,7 +207,7 @@ def _export(rm, model, samples, input_names, output_names, path: Path) -> None:
         except Exception as exc:
             errors.append(exc)
     if program is None:
-        raise _not_traceable(rm, model, args, errors[0])
+        raise OnnxExportError("trace", errors)
     try:
         torch.onnx.export(
             program,
@@ -204,10 +220,20 @@ def _export(rm, model, samples, input_names, output_names, path: Path) -> None:
             verbose=False,
         )
     except Exception as exc:
+        raise OnnxExportError("convert", [exc]) from None
+
+
+def _export(rm, model, samples, input_names, output_names, path: Path) -> None:
+    args = tuple(samples[name] for name in input_names)
+    try:
+        write_onnx(model, args, input_names, output_names, path)
+    except OnnxExportError as exc:
+        if exc.stage == "trace":
+            raise _not_traceable(rm, model, args, exc.errors[0]) from None
         raise ApiError(
             422,
             "onnx_export_failed",
-            f"the model cannot be converted to ONNX: {_first_line(exc)}",
+            f"the model cannot be converted to ONNX: {_first_line(exc.errors[0])}",
         ) from None
 
 

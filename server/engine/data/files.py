@@ -72,10 +72,12 @@ def _arrays(read: Callable[[Path, Mapping[str, Any]], arrays.Arrays]) -> Reader:
         a = read(path, p)
         display = path.name
         task = str(p.get("task", "classification"))
-        x, y = _xy(display, a.x, a.y, a.names, task)
+        tokens = p.get("x_dtype") == "int64"
+        x, y = _xy(display, a.x, a.y, a.names, task, tokens)
         val = None
         if a.val is not None:
-            val = _xy(display, a.val[0], a.val[1], ("x (validation)", "y (validation)"), task)
+            names = ("x (validation)", "y (validation)")
+            val = _xy(display, a.val[0], a.val[1], names, task, tokens)
         loaded = Loaded(
             x=x,
             y=y,
@@ -92,13 +94,19 @@ def _arrays(read: Callable[[Path, Mapping[str, Any]], arrays.Arrays]) -> Reader:
 
 
 def _xy(
-    display: str, x: np.ndarray, y: np.ndarray, names: tuple[str, str], task: str
+    display: str,
+    x: np.ndarray,
+    y: np.ndarray,
+    names: tuple[str, str],
+    task: str,
+    tokens: bool = False,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     if x.ndim == 0 or y.ndim == 0:
         raise DataError(f"{display}: x and y must have one entry per sample, found a scalar")
     targets.check_lengths(display, len(x), len(y))
     where_y = f"{display} {names[1]}" if names[1] != "y" else display
-    xt = targets.features(display if names[0] == "x" else f"{display} {names[0]}", x)
+    where_x = display if names[0] == "x" else f"{display} {names[0]}"
+    xt = targets.token_ids(where_x, x) if tokens else targets.features(where_x, x)
     if task == "classification":
         return xt, targets.class_ids(where_y, y)
     return xt, targets.regression_targets(where_y, y)

@@ -31,6 +31,19 @@ def features(where: str, x: np.ndarray) -> torch.Tensor:
     return out
 
 
+def token_ids(where: str, x: np.ndarray) -> torch.Tensor:
+    """x as int64 token ids (N, ...) (the Dataset's x_dtype int64): whole numbers >= 0."""
+    if x.ndim < 1:
+        raise DataError(f"{where}: x must have one row per sample, found a scalar")
+    if x.dtype.kind not in "iu":
+        raise DataError(f"{where}: x_dtype int64 needs integer token ids, found dtype {x.dtype}")
+    if x.size and x.min() < 0:
+        raise DataError(f"{where}: token ids must be >= 0, found {int(x.min())}")
+    if x.ndim == 1:
+        x = x[:, None]
+    return torch.from_numpy(np.ascontiguousarray(x, dtype=np.int64))
+
+
 def check_finite(where: str, name: str, t: torch.Tensor) -> None:
     if not t.is_floating_point():
         return
