@@ -7,7 +7,7 @@ network. Keeping the table here lets both agree on one description of every buil
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 # language_model: x (T,) int64 token ids, y (T,) int64 the next token at every position
@@ -27,6 +27,8 @@ class DataInfo:
     # token-id inputs (x_dtype int64): ids lie in 0..vocab_size-1 (an Embedding needs at least
     # this many rows); None for float inputs
     vocab_size: int | None = None
+    # padded token batches (a tokenized CSV text column): the id of "<pad>", else None
+    pad_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -94,6 +96,7 @@ FILE_FORMATS = (
     "image_folder",
     "mnist",
     "cifar10",
+    "text",
 )
 
 
@@ -105,7 +108,15 @@ def describe(params: Mapping[str, Any]) -> DataInfo:
         task = params.get("task") or "classification"
         n = params.get("num_classes")
         if task == "classification":
-            return _classes(x_shape, n, None, "a data file")
-        y_dim = int(params.get("y_dim") or 1)
-        return _regression(x_shape, None, "a data file", y_dim=y_dim)
+            info = _classes(x_shape, n, None, "a data file")
+        elif task == "language_model":
+            # x and y are (T,) windows of ids: y is x shifted by one token
+            info = DataInfo(x_shape, "int64", x_shape, "int64", task, None, None, "a text file")
+        else:
+            y_dim = int(params.get("y_dim") or 1)
+            info = _regression(x_shape, None, "a data file", y_dim=y_dim)
+        if params.get("x_dtype") == "int64":
+            vocab = params.get("vocab_size")
+            info = replace(info, x_dtype="int64", vocab_size=vocab, pad_id=params.get("pad_id"))
+        return info
     return BUILTINS[source].info(params)

@@ -76,6 +76,14 @@ def _arrays(read: Callable[[Path, Mapping[str, Any]], arrays.Arrays]) -> Reader:
         val = None
         if a.val is not None:
             val = _xy(display, a.val[0], a.val[1], ("x (validation)", "y (validation)"), task)
+            if val[0].dtype != x.dtype:
+                raise DataError(
+                    f"{display}: validation x is {val[0].dtype} but training x is {x.dtype}; "
+                    "expected the same kind (token ids or float features)"
+                )
+        vocab = None
+        if not x.is_floating_point():
+            vocab = max(int(t.max()) + 1 if t.numel() else 0 for t in [x] + ([val[0]] if val else []))
         loaded = Loaded(
             x=x,
             y=y,
@@ -83,8 +91,10 @@ def _arrays(read: Callable[[Path, Mapping[str, Any]], arrays.Arrays]) -> Reader:
             num_classes=None,
             class_names=None,
             feature_names=None,
-            description=f"{display}: {len(x)} samples of shape {tuple(x.shape[1:])}",
+            description=f"{display}: {len(x)} samples of shape {tuple(x.shape[1:])}"
+            + (f", int64 token ids below {vocab}" if vocab is not None else ""),
             val=val,
+            vocab_size=vocab,
         )
         return loaded, None
 
@@ -98,7 +108,11 @@ def _xy(
         raise DataError(f"{display}: x and y must have one entry per sample, found a scalar")
     targets.check_lengths(display, len(x), len(y))
     where_y = f"{display} {names[1]}" if names[1] != "y" else display
-    xt = targets.features(display if names[0] == "x" else f"{display} {names[0]}", x)
+    where_x = display if names[0] == "x" else f"{display} {names[0]}"
+    if targets.holds_token_ids(x):
+        xt = targets.token_ids(where_x, x)
+    else:
+        xt = targets.features(where_x, x)
     if task == "classification":
         return xt, targets.class_ids(where_y, y)
     return xt, targets.regression_targets(where_y, y)
@@ -228,6 +242,8 @@ def load(p: Mapping[str, Any], base_dir: Path | None) -> Loaded:
         raise DataError(f"{shown} cannot be read (permission denied)") from e
     if loaded.val is not None:
         _check_val(loaded, shown)
+    if loaded.vocab_size is not None:
+        _token_vocab(loaded, p.get("vocab_size"), path.name)
     if loaded.task == "classification":
         ys = [loaded.y] + ([loaded.val[1]] if loaded.val is not None else [])
         n = targets.count_classes(path.name, *ys)
@@ -235,9 +251,30 @@ def load(p: Mapping[str, Any], base_dir: Path | None) -> Loaded:
     return loaded
 
 
+def _token_vocab(loaded: Loaded, declared: Any, display: str) -> None:
+    """vocab_size of token-id x: the largest id + 1 (validation included), or a larger declared
+    one (a vocabulary whose top ids the file happens not to use)."""
+    xs = [loaded.x] + ([loaded.val[0]] if loaded.val is not None else [])
+    found = max(int(t.max()) + 1 if t.numel() else 0 for t in xs)
+    if declared is None:
+        loaded.vocab_size = found
+        return
+    if int(declared) < found:
+        raise DataError(
+            f"{display}: x holds token id {found - 1} but vocab_size is {declared}; expected ids "
+            f"below vocab_size (raise vocab_size to at least {found})"
+        )
+    loaded.vocab_size = int(declared)
+
+
 def _check_val(loaded: Loaded, display: str) -> None:
     assert loaded.val is not None
     vx, vy = loaded.val
+    if vx.dtype != loaded.x.dtype:
+        raise DataError(
+            f"{display}: validation x is {vx.dtype} but the training x is {loaded.x.dtype}; "
+            "expected the same kind (token ids or float features)"
+        )
     if tuple(vx.shape[1:]) != tuple(loaded.x.shape[1:]):
         raise DataError(
             f"{display}: validation samples have shape {tuple(vx.shape[1:])}; expected "

@@ -31,6 +31,32 @@ def features(where: str, x: np.ndarray) -> torch.Tensor:
     return out
 
 
+# Integer x of these dtypes are token ids (kept int64 for an Embedding); 8-bit integers and
+# booleans are pixels and flags, read as float features like before.
+_ID_DTYPES = ("int16", "int32", "int64", "uint16", "uint32", "uint64")
+
+
+def holds_token_ids(x: np.ndarray) -> bool:
+    return x.dtype.name in _ID_DTYPES
+
+
+def token_ids(where: str, x: np.ndarray) -> torch.Tensor:
+    """Integer x as int64 token ids (N, ...); ids must be ≥ 0 (an Embedding row)."""
+    if x.ndim < 1:
+        raise DataError(f"{where}: x must have one row per sample, found a scalar")
+    if x.size and x.min() < 0:
+        flat = int(np.argmin(x.reshape(len(x), -1).min(axis=1)))
+        raise DataError(
+            f"{where}: x[{flat}] holds the negative id {int(x.min())}; integer x are token ids "
+            "and must be ≥ 0 (store float features as float32)"
+        )
+    if x.dtype == np.uint64 and x.size and int(x.max()) > np.iinfo(np.int64).max:
+        raise DataError(f"{where}: x holds ids beyond int64")
+    if x.ndim == 1:
+        x = x[:, None]
+    return torch.from_numpy(np.ascontiguousarray(x, dtype=np.int64))
+
+
 def check_finite(where: str, name: str, t: torch.Tensor) -> None:
     if not t.is_floating_point():
         return
