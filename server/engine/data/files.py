@@ -81,9 +81,8 @@ def _arrays(read: Callable[[Path, Mapping[str, Any]], arrays.Arrays]) -> Reader:
                     f"{display}: validation x is {val[0].dtype} but training x is {x.dtype}; "
                     "expected the same kind (token ids or float features)"
                 )
-        vocab = None
-        if not x.is_floating_point():
-            vocab = max(int(t.max()) + 1 if t.numel() else 0 for t in [x] + ([val[0]] if val else []))
+        # token ids: load() settles vocab_size over the validation set too
+        vocab = None if x.is_floating_point() else int(x.max()) + 1
         loaded = Loaded(
             x=x,
             y=y,
@@ -92,7 +91,7 @@ def _arrays(read: Callable[[Path, Mapping[str, Any]], arrays.Arrays]) -> Reader:
             class_names=None,
             feature_names=None,
             description=f"{display}: {len(x)} samples of shape {tuple(x.shape[1:])}"
-            + (f", int64 token ids below {vocab}" if vocab is not None else ""),
+            + (" (int64 token ids)" if vocab is not None else ""),
             val=val,
             vocab_size=vocab,
         )
