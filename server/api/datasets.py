@@ -24,7 +24,9 @@ from .common import body_limit, config, services
 bp = Blueprint("datasets", __name__, url_prefix="/api/datasets")
 
 # form fields read as Dataset params (the catalog checks their values)
-CHOICE_OPTIONS = ("format", "categorical", "missing", "color", "task")
+CHOICE_OPTIONS = ("format", "categorical", "missing", "color", "task", "tokenizer")
+# whole-number form fields for text data (set only when the form has them)
+INT_OPTIONS = ("block_size", "bpe_vocab_size", "max_length")
 DEFAULTS = {
     "format": "auto",
     "target_column": "",
@@ -77,12 +79,21 @@ def _options(form) -> dict:
         opts[key] = value
     if opts["format"] == "image_folder":
         raise ApiError(400, "bad_option", "format: image_folder reads a folder; upload a .zip")
-    target = form.get("target_column")
-    if target:
-        target = target.strip()
-        if len(target) > 200 or any(ord(ch) < 32 for ch in target):
-            raise ApiError(400, "bad_option", "target_column: at most 200 printable characters")
-        opts["target_column"] = target
+    for key in INT_OPTIONS:
+        raw = (form.get(key) or "").strip()
+        if not raw:
+            continue
+        value, problem = params[key].check(int(raw) if raw.isdigit() else raw)
+        if problem is not None:
+            raise ApiError(400, "bad_option", f"{key}: {problem[1]}")
+        opts[key] = value
+    for key in ("target_column", "text_column"):
+        column = form.get(key)
+        if column:
+            column = column.strip()
+            if len(column) > 200 or any(ord(ch) < 32 for ch in column):
+                raise ApiError(400, "bad_option", f"{key}: at most 200 printable characters")
+            opts[key] = column
     size = (form.get("image_size") or "").strip()
     if size:
         parts = [p for p in re.split(r"[\s,x×]+", size) if p]

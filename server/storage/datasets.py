@@ -50,6 +50,7 @@ EXTENSIONS: dict[str, tuple[str, ...]] = {
     ".npz": ("npz",),
     ".npy": ("npy",),
     ".safetensors": ("safetensors",),
+    ".txt": ("text",),
     ".zip": ("image_zip", "mnist", "cifar10"),
 }
 ID = re.compile(r"[0-9a-f]{1,32}")
@@ -70,6 +71,7 @@ class Limits:
             ".npz": 1 * GiB,
             ".safetensors": 1 * GiB,
             ".zip": 1 * GiB,
+            ".txt": 50 * MiB,  # tokenized in Python: ~50x its size in memory while encoding
         }
     )
     zip_expanded_bytes: int = 2 * GiB  # sum of the entries' uncompressed sizes

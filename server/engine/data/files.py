@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from . import arrays, cifar, images, mnist, tabular, targets
+from . import arrays, cifar, images, mnist, tabular, targets, text
 from .container import open_container
 from .errors import DataError
 from .loaded import Loaded
@@ -22,6 +22,7 @@ _BY_SUFFIX = {
     ".npy": "npy",
     ".safetensors": "safetensors",
     ".zip": "image_zip",
+    ".txt": "text",
 }
 
 
@@ -60,7 +61,7 @@ def detect(path: Path, fmt: str) -> str:
         )
     raise DataError(
         f"{path.name}: cannot tell the format from the name; expected .csv, .tsv, .npz, .npy, "
-        ".safetensors, .zip or a folder (or set format)"
+        ".safetensors, .txt, .zip or a folder (or set format)"
     )
 
 
@@ -82,7 +83,7 @@ def _arrays(read: Callable[[Path, Mapping[str, Any]], arrays.Arrays]) -> Reader:
                     "expected the same kind (token ids or float features)"
                 )
         # token ids: load() settles vocab_size over the validation set too
-        vocab = None if x.is_floating_point() else int(x.max()) + 1
+        vocab = None if x.is_floating_point() else int(x.max()) + 1 if x.numel() else 0
         loaded = Loaded(
             x=x,
             y=y,
@@ -217,6 +218,7 @@ READERS: dict[str, Reader] = {
     "image_folder": _images,
     "mnist": _mnist,
     "cifar10": _cifar,
+    "text": text.read,
 }
 
 
@@ -241,7 +243,7 @@ def load(p: Mapping[str, Any], base_dir: Path | None) -> Loaded:
         raise DataError(f"{shown} cannot be read (permission denied)") from e
     if loaded.val is not None:
         _check_val(loaded, shown)
-    if loaded.vocab_size is not None:
+    if loaded.vocab_size is not None and loaded.tokenizer is None:
         _token_vocab(loaded, p.get("vocab_size"), path.name)
     if loaded.task == "classification":
         ys = [loaded.y] + ([loaded.val[1]] if loaded.val is not None else [])
