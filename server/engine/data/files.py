@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from . import arrays, cifar, images, mnist, tabular, targets, text
+from . import arrays, cifar, images, mnist, tabular, targets, text, text_csv
 from .container import open_container
 from .errors import DataError
 from .loaded import Loaded
@@ -119,6 +119,8 @@ def _xy(
 
 
 def _csv(path: Path, p: Mapping[str, Any], ref: Any) -> tuple[Loaded, Any]:
+    if str(p.get("text_column") or "").strip():
+        return text_csv.read(path, p, ref)
     return tabular.read(path, p, ref)
 
 
