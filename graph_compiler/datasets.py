@@ -110,8 +110,10 @@ def describe(params: Mapping[str, Any]) -> DataInfo:
         if task == "classification":
             info = _classes(x_shape, n, None, "a data file")
         elif task == "language_model":
-            # x and y are (T,) windows of ids: y is x shifted by one token
-            info = DataInfo(x_shape, "int64", x_shape, "int64", task, None, None, "a text file")
+            # x and y are (T,) windows of ids, y is x shifted by one token; T is block_size,
+            # known before the file is read again
+            t = (int(params["block_size"]),) if params.get("block_size") else x_shape
+            info = DataInfo(t, "int64", t, "int64", task, None, None, "a text file")
         else:
             y_dim = int(params.get("y_dim") or 1)
             info = _regression(x_shape, None, "a data file", y_dim=y_dim)

@@ -48,9 +48,12 @@ def test_byte_and_bpe_tokenizers_and_file_shapes(tmp_path):
     shapes = file_shapes(_params(f, block_size=8))
     assert shapes["x_shape"] == [8] and shapes["x_dtype"] == "int64"
     assert shapes["task"] == "language_model" and shapes["vocab_size"] > 10
-    info = describe(with_defaults({"source": "file", **shapes}))
+    info = describe(with_defaults({"source": "file", "block_size": 8, **shapes}))
     assert info.x_dtype == info.y_dtype == "int64" and info.y_shape == (8,)
     assert info.task == "language_model" and info.vocab_size == shapes["vocab_size"]
+    # a changed block_size is the new T at once, before the file is read again
+    later = describe(with_defaults({"source": "file", **shapes, "block_size": 32}))
+    assert later.x_shape == later.y_shape == (32,)
 
 
 @pytest.mark.parametrize(
@@ -122,3 +125,22 @@ def test_a_run_splits_the_text_by_the_training_nodes_val_split(tmp_path):
     assert data["task"] == "language_model" and data["x_shape"] == [8]
     assert data["vocab_size"] == loaded.vocab_size
     assert len(loaded.x) == (len(TEXT) // 2 - 1) // 8 == len(loaded.val[0])
+
+
+def test_builtin_preview_endpoint_checks_params_and_keeps_the_sample_count(client):
+    import json
+
+    from tests.server_app import AUTH
+    from tests.test_server_datasets import error
+
+    url = "/api/datasets/builtin/moons/preview?params="
+    r = client.get(url + json.dumps({"samples": 5000, "noise": 0.2}), headers=AUTH)
+    assert r.status_code == 200, r.get_json()
+    shown = r.get_json()["preview"]
+    assert shown["num_samples"] == 5000 and len(shown["samples"]) == 5
+    bad = client.get(url + json.dumps({"samples": 1}), headers=AUTH)
+    assert bad.status_code == 400 and error(bad)["message"].startswith("samples:")
+    missing = client.get("/api/datasets/builtin/nope/preview", headers=AUTH)
+    assert missing.status_code == 404
+    listed = client.get("/api/datasets", headers=AUTH).get_json()["builtin"]
+    assert {d["x_dtype"] for d in listed} >= {"float32"}

@@ -7,6 +7,7 @@ answer carries the Dataset node params a graph should use (`dataset_params`).
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 from typing import Any
@@ -58,6 +59,8 @@ def builtins() -> list[dict]:
                 "description": info.description or source.description,
                 "synthetic": source.synthetic,
                 "x_shape": list(info.x_shape),
+                "x_dtype": info.x_dtype,
+                "vocab_size": info.vocab_size,
                 "task": info.task,
                 "num_classes": info.num_classes,
                 "samples": info.samples,
@@ -123,6 +126,46 @@ def upload():
         services(), file.stream, file.filename, options, request.form.get("name")
     )
     return jsonify(created), 201
+
+
+PREVIEW_SAMPLES = 256  # a built-in source's preview generates at most this many samples
+
+
+@bp.get("/builtin/<name>/preview")
+def builtin_preview(name: str):
+    """A built-in source's preview (decoded text next to token ids for text sources), for the
+    Dataset node's params given as JSON in ?params=; generated sources make a few samples only
+    (num_samples still says how many the node yields)."""
+    from ..engine.data import DataError, load_data, preview
+
+    if name not in BUILTINS:
+        raise not_found("built-in dataset", name[:40])
+    try:
+        given = json.loads(request.args.get("params") or "{}")
+    except ValueError:
+        raise ApiError(400, "bad_option", "params: expected a JSON object") from None
+    if not isinstance(given, dict):
+        raise ApiError(400, "bad_option", "params: expected a JSON object")
+    specs = {p.name: p for p in CATALOG["Dataset"].params}
+    checked = {}
+    for key, value in given.items():
+        if key not in specs or key in ("source", "path", "val_path"):
+            continue
+        value, problem = specs[key].check(value)
+        if problem is not None:
+            raise ApiError(400, "bad_option", f"{key}: {problem[1]}")
+        checked[key] = value
+    params = with_defaults({**checked, "source": name})
+    samples = describe(params).samples
+    if "samples" in params:
+        params["samples"] = min(int(params["samples"]), PREVIEW_SAMPLES)
+    try:
+        shown = preview(load_data(params))
+    except DataError as exc:
+        raise ApiError(422, "bad_data", str(exc)) from None
+    if samples is not None:
+        shown["num_samples"] = samples
+    return jsonify({"id": name, "preview": shown})
 
 
 @bp.get("/<dataset_id>")
