@@ -216,6 +216,18 @@ def _rank_mismatch() -> dict:
     )
 
 
+# a tokenized text CSV as the compiler knows it once read: (B, 12) int64 ids, pad id 0
+_TOKEN_FILE = {
+    "source": "file",
+    "path": "reviews.csv",
+    "x_shape": [12],
+    "x_dtype": "int64",
+    "vocab_size": 50,
+    "pad_id": 0,
+    "num_classes": 2,
+}
+
+
 def _int_into_linear() -> dict:
     doc = chain(
         "digits",
@@ -818,6 +830,27 @@ CASES = [
         node="emb",
         field="in",
         says=("integer ids", "float32", "data.x"),
+    ),
+    Case(
+        "vocab_out_of_range",
+        "vocab_out_of_range",
+        lambda: chain(
+            _TOKEN_FILE, [("emb", "Embedding", {"num_embeddings": 40, "embedding_dim": 4})]
+        ),
+        node="emb",
+        field="num_embeddings",
+        says=("token ids go up to 49 (vocab_size 50)", "num_embeddings is 40", "at least 50"),
+    ),
+    Case(
+        "padding_idx_mismatch",
+        "padding_idx_mismatch",
+        lambda: chain(
+            _TOKEN_FILE, [("emb", "Embedding", {"num_embeddings": 50, "embedding_dim": 4})]
+        ),
+        node="emb",
+        field="padding_idx",
+        severity="warning",
+        says=("pads its token rows with id 0", "padding_idx is None"),
     ),
     Case(
         "dtype_mismatch_int_into_linear",
