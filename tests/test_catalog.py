@@ -155,6 +155,12 @@ LAYER_CTX: dict[str, Ctx] = {
         ],
         probes=False,  # int64 ids: the Embedding after it reads them
     ),
+    # the class ids as a (B, 1) batch of token ids; the bool mask scales x on its way out
+    "PaddingMask": Ctx(
+        pre=[("ids", "Unsqueeze", {"dim": 1}, "y")],
+        head=[("mul", "Multiply", {}, ["x"]), *ADD_HEAD],
+        probes=False,  # bool output
+    ),
 }
 
 LOSS_CTX: dict[str, Ctx] = {

@@ -134,6 +134,17 @@ def check_rank_dtype(
                     scope.block,
                 )
                 ok = False
+            elif port.dtype == "bool" and info.dtype != "bool":
+                ctx.error(
+                    "dtype_mismatch",
+                    f"{node.display}: {spec.type}'s {port.name} expects a bool mask "
+                    f"(True = padding) but gets {info.dtype} {info} from {src} — make it with "
+                    "PaddingMask",
+                    node.id,
+                    port.name,
+                    scope.block,
+                )
+                ok = False
             elif port.dtype is None and spec.role == "layer" and not info.is_float:
                 ctx.error(
                     "dtype_mismatch",

@@ -1,6 +1,7 @@
 """An Embedding fed the Dataset's token ids, checked against what the data says about them: the
 vocabulary must fit in num_embeddings (torch would fail mid-run with an index error, or a CUDA
-device assert), and a padded source's pad id should be the padding_idx (a warning)."""
+device assert), and a padded source's pad id should be the padding_idx (a warning) — and a
+PaddingMask's pad_id (a warning too)."""
 
 from __future__ import annotations
 
@@ -22,7 +23,21 @@ def check_token_range(
 ) -> bool:
     """False (with the error recorded) when the data's ids do not all have a row."""
     data = ctx.data
-    if type_ != "Embedding" or data is None or not fed_by_data_ids(ctx, scope, node):
+    if type_ not in ("Embedding", "PaddingMask") or data is None:
+        return True
+    if not fed_by_data_ids(ctx, scope, node):
+        return True
+    if type_ == "PaddingMask":
+        if data.pad_id is not None and params.get("pad_id") != data.pad_id:
+            ctx.error(
+                "pad_id_mismatch",
+                f"{node.display}: the data pads its token rows with id {data.pad_id}, but "
+                f"pad_id is {params.get('pad_id')} — the mask would miss the padding",
+                node.id,
+                "pad_id",
+                scope.block,
+                severity="warning",
+            )
         return True
     rows = params.get("num_embeddings")
     vocab = data.vocab_size
