@@ -72,6 +72,14 @@ _INFO = {
     "random_images": lambda p: _classes(
         tuple(p["image_shape"]), p["num_classes"], p["samples"], "random images (benchmarks)"
     ),
+    # shipped CSV (server/engine/data/shipped/reviews.csv), its text column as characters:
+    # T and the vocabulary are the file's (a test reads it and checks them)
+    "reviews": lambda p: replace(
+        _classes((66,), 2, 3000, "short reviews; the label is the last clause's sentiment"),
+        x_dtype="int64",
+        vocab_size=25,
+        pad_id=0,
+    ),
 }
 
 BUILTINS: dict[str, BuiltinSource] = {

@@ -133,3 +133,47 @@ def test_a_float_tensor_into_the_mask_port_is_a_dtype_error():
     a = analyze(doc)
     errs = [e for e in a.error_list if e.node == "att"]
     assert errs and errs[0].code in ("dtype_mismatch", "rank_mismatch")
+
+
+def _pool_doc(mode: str) -> dict:
+    nodes = [
+        node("data", "Dataset", DATA),
+        node("emb", "Embedding", {"num_embeddings": V, "embedding_dim": E, "padding_idx": 0}),
+        node("gru", "GRU", {"hidden_size": 8, "output": "sequence"}),
+        node("pad", "PaddingMask", {"pad_id": 0}),
+        node("pool", "MaskedPool", {"mode": mode}),
+        node("head", "Linear", {"out_features": 2}),
+        node("loss", "CrossEntropyLoss"),
+        node("opt", "Adam"),
+    ]
+    edges = [
+        edge("data", "emb", "x", "in"),
+        edge("data", "pad", "x", "in"),
+        edge("emb", "gru"),
+        edge("gru", "pool", "out", "in"),
+        edge("pad", "pool", "out", "mask"),
+        edge("pool", "head"),
+        edge("head", "loss", "out", "input"),
+        edge("data", "loss", "y", "target"),
+        edge("loss", "opt", "loss", "loss"),
+    ]
+    return document(nodes, edges)
+
+
+@pytest.mark.parametrize("mode", ["mean", "max", "last"])
+def test_masked_pool_uses_the_real_positions_only(mode):
+    doc = _pool_doc(mode)
+    assert analyze(doc).ok
+    model = build_module(doc, seed=0).eval()
+    x = _ids()
+    seen = []
+    model.head.register_forward_hook(lambda m, args, out: seen.append(args[0]))
+    with torch.no_grad():
+        model(x)
+        seq = model.gru(model.emb(x))[0]
+    want = []
+    for b in range(len(x)):
+        n = int((x[b] != 0).sum())
+        real = seq[b, :n]
+        want.append({"mean": real.mean(0), "max": real.amax(0), "last": real[-1]}[mode])
+    assert torch.allclose(seen[0], torch.stack(want), atol=1e-6)

@@ -89,3 +89,29 @@ def test_missing_label_names_the_row(tmp_path):
     f.write_text('text,label\n"a b",x\n"c d",\n"e",y\n')
     with pytest.raises(DataError, match=r"row 3: the label 'label' is missing"):
         load_data({"source": "file", "path": str(f), "text_column": "text"})
+
+
+def test_the_shipped_reviews_source_matches_its_table_entry():
+    """The built-in "reviews" is read through the CSV text path; what the compiler is told
+    without loading (T, vocabulary, pad id, samples) is what loading gives."""
+    loaded = load_data({"source": "reviews"})
+    info = describe(with_defaults({"source": "reviews"}))
+    assert loaded.x.shape == (info.samples, *info.x_shape) and loaded.x.dtype == torch.int64
+    assert loaded.vocab_size == info.vocab_size and loaded.tokenizer.pad_id == info.pad_id
+    assert loaded.num_classes == info.num_classes == 2
+    assert loaded.class_names == ["negative", "positive"]
+    assert preview(loaded, n=1)["samples"][0]["text"].startswith("the ")
+
+
+def test_the_reviews_generator_is_deterministic(tmp_path, monkeypatch):
+    import importlib.util
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    spec = importlib.util.spec_from_file_location("make_reviews", root / "scripts/make_reviews.py")
+    make = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(make)
+    monkeypatch.setattr(make, "OUT", tmp_path / "reviews.csv")
+    make.main()
+    shipped = root / "server/engine/data/shipped/reviews.csv"
+    assert (tmp_path / "reviews.csv").read_bytes() == shipped.read_bytes()

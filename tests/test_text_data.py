@@ -144,3 +144,17 @@ def test_builtin_preview_endpoint_checks_params_and_keeps_the_sample_count(clien
     assert missing.status_code == 404
     listed = client.get("/api/datasets", headers=AUTH).get_json()["builtin"]
     assert {d["x_dtype"] for d in listed} >= {"float32"}
+
+
+def test_a_builtin_token_source_previews_decoded_text(client):
+    from tests.server_app import AUTH
+
+    listed = client.get("/api/datasets", headers=AUTH).get_json()["builtin"]
+    reviews = next(d for d in listed if d["name"] == "reviews")
+    assert reviews["x_dtype"] == "int64" and reviews["vocab_size"] == 25
+    r = client.get("/api/datasets/builtin/reviews/preview", headers=AUTH)
+    shown = r.get_json()["preview"]
+    assert shown["pad_id"] == 0 and shown["tokenizer"] == "char"
+    sample = shown["samples"][0]
+    assert sample["text"] == "".join(t for t in sample["tokens"] if t != "<pad>")
+    assert sample["label"] in ("negative", "positive")

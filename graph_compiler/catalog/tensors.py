@@ -164,26 +164,3 @@ register(
         keywords=("arange", "position", "positional", "range", "ids"),
     )
 )
-
-
-register(
-    NodeSpec(
-        type="PaddingMask",
-        category="merges",
-        doc="Where a padded batch of token ids holds the pad id: (B, T) int64 → (B, T) bool, "
-        "True at padding — the key_padding_mask of attention.",
-        role="op",
-        params=(
-            Param(
-                "pad_id",
-                "int",
-                0,
-                "The pad token's id (a tokenized CSV text column pads with 0).",
-                min=0,
-            ),
-        ),
-        inputs=(Port("in", ranks=(2,), dtype="int", description="Token ids (B, T)."),),
-        call=lambda p, ins, m: f"{ins['in'][0]}.eq({p['pad_id']})",
-        keywords=("padding", "mask", "key_padding_mask", "pad", "attention"),
-    )
-)

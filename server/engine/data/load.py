@@ -8,7 +8,7 @@ from typing import Any
 
 from graph_compiler.datasets import FILE
 
-from . import builtin, files, synthetic
+from . import builtin, files, shipped, synthetic
 from .errors import DataError
 from .loaded import Loaded
 from .params import with_defaults
@@ -23,9 +23,11 @@ def load_data(params: Mapping[str, Any], *, base_dir: Path | None = None) -> Loa
         return builtin.load(source)
     if source in synthetic.NAMES:
         return synthetic.load(source, p)
+    if source in shipped.NAMES:
+        return shipped.load(source)
     if source == FILE:
         return files.load(p, base_dir)
-    known = ", ".join([*sorted(builtin.NAMES | synthetic.NAMES), FILE])
+    known = ", ".join([*sorted(builtin.NAMES | synthetic.NAMES | shipped.NAMES), FILE])
     raise DataError(f"unknown data source {source!r}; expected one of {known}")
 
 
