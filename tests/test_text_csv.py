@@ -115,3 +115,14 @@ def test_the_reviews_generator_is_deterministic(tmp_path, monkeypatch):
     make.main()
     shipped = root / "server/engine/data/shipped/reviews.csv"
     assert (tmp_path / "reviews.csv").read_bytes() == shipped.read_bytes()
+
+
+def test_upload_with_a_text_column_gives_token_params(client):
+    from tests.test_server_datasets import upload
+
+    r = upload(client, CSV.encode(), "reviews.csv", text_column="review", max_length="8")
+    assert r.status_code == 201, r.get_json()
+    params = r.get_json()["dataset_params"]
+    assert params["text_column"] == "review" and params["max_length"] == 8
+    assert params["x_dtype"] == "int64" and params["pad_id"] == 0 and params["x_shape"] == [8]
+    assert r.get_json()["preview"]["samples"][0]["text"] == "good fil"

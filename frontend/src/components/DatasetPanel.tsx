@@ -9,6 +9,9 @@ import { errorText, toast } from "../session";
 import { useEditor } from "../store";
 import { hasTokens, tokenCells, tokenSummary, type TokenSample } from "../tokenPreview";
 
+// Dataset params the upload form takes for text data (server/api/datasets.py reads them)
+const TEXT_OPTIONS = ["tokenizer", "bpe_vocab_size", "block_size", "text_column", "max_length"] as const;
+
 type Preview = Record<string, unknown> & {
   num_samples?: number;
   x_shape?: number[];
@@ -164,6 +167,11 @@ export function DatasetPanel({ node, spec }: { node: GNode; spec: NodeSpec }) {
     const form = new FormData();
     form.append("file", f);
     form.append("name", f.name);
+    // the text options already set on the node are how the upload is read (tokenizer, T, ...)
+    for (const key of TEXT_OPTIONS) {
+      const v = node.data.params[key];
+      if (v !== undefined && v !== null && v !== "") form.append(key, String(v));
+    }
     setBusy(true);
     try {
       const created = await api.uploadDataset(form);
