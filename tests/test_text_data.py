@@ -158,3 +158,10 @@ def test_a_builtin_token_source_previews_decoded_text(client):
     sample = shown["samples"][0]
     assert sample["text"] == "".join(t for t in sample["tokens"] if t != "<pad>")
     assert sample["label"] in ("negative", "positive")
+
+
+def test_language_model_task_on_a_table_is_refused(tmp_path):
+    f = tmp_path / "t.csv"
+    f.write_text("a,b\n1,0\n2,1\n")
+    with pytest.raises(DataError, match="task language_model reads a text file"):
+        load_data(_params(f, task="language_model"))

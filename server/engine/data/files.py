@@ -230,6 +230,11 @@ def load(p: Mapping[str, Any], base_dir: Path | None) -> Loaded:
     if fmt not in READERS:
         raise DataError(f"unknown file format {fmt!r}; expected one of {', '.join(READERS)}")
     read = READERS[fmt]
+    if p.get("task") == "language_model" and fmt != "text":
+        raise DataError(
+            f"{path.name}: task language_model reads a text file (.txt, format text); "
+            f"{fmt} files give task classification or regression"
+        )
     val_path = str(p.get("val_path") or "").strip()
     shown = path.name
     try:
