@@ -27,6 +27,8 @@ class DataInfo:
     # token-id inputs (x_dtype int64): ids lie in 0..vocab_size-1 (an Embedding needs at least
     # this many rows); None for float inputs
     vocab_size: int | None = None
+    # padded token batches (a tokenized CSV text column): the id of "<pad>", else None
+    pad_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -70,6 +72,14 @@ _INFO = {
     "random_images": lambda p: _classes(
         tuple(p["image_shape"]), p["num_classes"], p["samples"], "random images (benchmarks)"
     ),
+    # shipped CSV (server/engine/data/shipped/reviews.csv), its text column as characters:
+    # T and the vocabulary are the file's (a test reads it and checks them)
+    "reviews": lambda p: replace(
+        _classes((66,), 2, 3000, "short reviews; the label is the last clause's sentiment"),
+        x_dtype="int64",
+        vocab_size=25,
+        pad_id=0,
+    ),
 }
 
 BUILTINS: dict[str, BuiltinSource] = {
@@ -94,6 +104,7 @@ FILE_FORMATS = (
     "image_folder",
     "mnist",
     "cifar10",
+    "text",
 )
 
 
@@ -106,8 +117,16 @@ def describe(params: Mapping[str, Any]) -> DataInfo:
         n = params.get("num_classes")
         if task == "classification":
             info = _classes(x_shape, n, None, "a data file")
+        elif task == "language_model":
+            # x and y are (T,) windows of ids, y is x shifted by one token; T is block_size,
+            # known before the file is read again
+            t = (int(params["block_size"]),) if params.get("block_size") else x_shape
+            info = DataInfo(t, "int64", t, "int64", task, None, None, "a text file")
         else:
             y_dim = int(params.get("y_dim") or 1)
             info = _regression(x_shape, None, "a data file", y_dim=y_dim)
-        return replace(info, x_dtype=params.get("x_dtype") or "float32")
+        if params.get("x_dtype") == "int64":
+            vocab = params.get("vocab_size")
+            info = replace(info, x_dtype="int64", vocab_size=vocab, pad_id=params.get("pad_id"))
+        return info
     return BUILTINS[source].info(params)

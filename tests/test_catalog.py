@@ -156,6 +156,21 @@ LAYER_CTX: dict[str, Ctx] = {
         ],
         probes=False,  # int64 ids: the Embedding after it reads them
     ),
+    # the shipped reviews: (B, 66) char ids padded with 0, embedded, pooled over real positions
+    "MaskedPool": Ctx(
+        {"source": "reviews"},
+        pre=[
+            ("emb", "Embedding", {"num_embeddings": 25, "embedding_dim": 8, "padding_idx": 0}),
+            ("pad", "PaddingMask", {"pad_id": 0}, "x"),
+        ],
+        ports={"in": ["emb"], "mask": ["pad"]},
+    ),
+    # the class ids as a (B, 1) batch of token ids; the bool mask scales x on its way out
+    "PaddingMask": Ctx(
+        pre=[("ids", "Unsqueeze", {"dim": 1}, "y")],
+        head=[("mul", "Multiply", {}, ["x"]), *ADD_HEAD],
+        probes=False,  # bool output
+    ),
 }
 
 LOSS_CTX: dict[str, Ctx] = {
@@ -219,7 +234,8 @@ def _wire_ports(ctx: Ctx, spec, params: dict, last: str, edges: list, target: st
 
 
 def _classes(dataset: dict) -> int | None:
-    return {"digits": 10, "digits_images": 10, "sine_classify": 3}.get(dataset["source"])
+    classes = {"digits": 10, "digits_images": 10, "sine_classify": 3, "reviews": 2}
+    return classes.get(dataset["source"])
 
 
 def layer_doc(type_: str) -> dict:
@@ -365,7 +381,10 @@ def test_every_entry_has_a_context():
 def _batch(analysis, size: int) -> dict[str, torch.Tensor]:
     data = analysis.data
     gen = torch.Generator().manual_seed(0)
-    x = torch.randn((size, *data.x_shape), generator=gen)
+    if data.x_dtype == "int64":  # token ids, some of them the pad id
+        x = torch.randint(0, data.vocab_size or 2, (size, *data.x_shape), generator=gen)
+    else:
+        x = torch.randn((size, *data.x_shape), generator=gen)
     if data.num_classes:
         y = torch.randint(0, data.num_classes, (size, *data.y_shape), generator=gen)
     else:

@@ -315,6 +315,9 @@ def test_npz_train_test_pairs_and_regression(tmp_path):
     assert loaded.y.shape == (8, 2) and loaded.val[0].shape == (4, 3)
     assert file_shapes(file_params(tmp_path / "d.npz", task="regression")) == {
         "x_shape": [3],
+        "x_dtype": "float32",
+        "vocab_size": None,
+        "pad_id": None,
         "task": "regression",
         "num_classes": None,
         "y_dim": 2,
@@ -430,6 +433,9 @@ def test_image_zip_round_trip(tmp_path):
     assert grey.x.shape == (4, 1, 5, 3)
     assert file_shapes(file_params(tmp_path / "pets.zip")) == {
         "x_shape": [3, 4, 6],
+        "x_dtype": "float32",
+        "vocab_size": None,
+        "pad_id": None,
         "task": "classification",
         "num_classes": 2,
         "y_dim": 1,
@@ -699,7 +705,15 @@ def test_file_shapes_feed_the_compiler(tmp_path):
     (tmp_path / "t.csv").write_text(CSV)
     params = file_params("t.csv", missing="mean")
     shapes = file_shapes(params, base_dir=tmp_path)
-    assert shapes == {"x_shape": [5], "task": "classification", "num_classes": 3, "y_dim": 1}
+    assert shapes == {
+        "x_shape": [5],
+        "x_dtype": "float32",
+        "vocab_size": None,
+        "pad_id": None,
+        "task": "classification",
+        "num_classes": 3,
+        "y_dim": 1,
+    }
     doc = chain({**params, **shapes}, [("Linear", {"out_features": 3})])
     analysis = analyze(doc)
     assert analysis.ok, analysis.errors

@@ -68,11 +68,21 @@ REIMPORTED = [
     ("multitask_digits", "00000000000000b7"),
     ("gru_sequences", "00000000000000b8"),
     ("transformer_classifier", "00000000000000b9"),
+    pytest.param(
+        "text_classifier",
+        "00000000000000ba",
+        marks=pytest.mark.xfail(
+            strict=True,
+            reason="import-onnx does not map PaddingMask / MaskedPool yet (Equal, Not, Cast, "
+            "ReduceSum, Sub, Range, GatherND) and feeds float x; issue 13's importer part",
+        ),
+    ),
 ]
 
 
 def test_every_example_is_reimported():
-    assert sorted(e for e, _ in REIMPORTED) == sorted(p.stem for p in EXAMPLES.glob("*.json"))
+    names = [r.values[0] if hasattr(r, "values") else r[0] for r in REIMPORTED]
+    assert sorted(names) == sorted(p.stem for p in EXAMPLES.glob("*.json"))
 
 
 @pytest.mark.parametrize(("example", "run_id"), REIMPORTED)

@@ -100,6 +100,8 @@ def test_list_has_builtins_and_no_uploads(client):
         "description": by_name["digits"]["description"],
         "synthetic": False,
         "x_shape": [64],
+        "x_dtype": "float32",
+        "vocab_size": None,
         "task": "classification",
         "num_classes": 10,
         "samples": 1797,

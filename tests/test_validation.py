@@ -21,6 +21,7 @@ from tests.helpers import (
     chain,
     clone,
     cnn,
+    document,
     edge,
     errors_with,
     find_node,
@@ -214,6 +215,50 @@ def _rank_mismatch() -> dict:
             ("fc2", "Linear", {"out_features": 10}),
         ],
     )
+
+
+# a tokenized text CSV as the compiler knows it once read: (B, 12) int64 ids, pad id 0
+_TOKEN_FILE = {
+    "source": "file",
+    "path": "reviews.csv",
+    "x_shape": [12],
+    "x_dtype": "int64",
+    "vocab_size": 50,
+    "pad_id": 0,
+    "num_classes": 2,
+}
+
+
+def _padding_mask_graph(pad_id: int) -> Callable[[], dict]:
+    """Token ids → Embedding → MultiheadAttention with a PaddingMask of the ids."""
+
+    def build() -> dict:
+        emb = {"num_embeddings": 50, "embedding_dim": 8, "padding_idx": 0}
+        return document(
+            [
+                node("data", "Dataset", _TOKEN_FILE),
+                node("emb", "Embedding", emb),
+                node("mask", "PaddingMask", {"pad_id": pad_id}),
+                node("att", "MultiheadAttention", {"num_heads": 2}),
+                node("flat", "Flatten"),
+                node("head", "Linear", {"out_features": 2}),
+                node("loss", "CrossEntropyLoss"),
+                node("opt", "Adam"),
+            ],
+            [
+                edge("data", "emb", "x"),
+                edge("data", "mask", "x"),
+                edge("emb", "att", "out", "query"),
+                edge("mask", "att", "out", "key_padding_mask"),
+                edge("att", "flat"),
+                edge("flat", "head"),
+                edge("head", "loss", "out", "input"),
+                edge("data", "loss", "y", "target"),
+                edge("loss", "opt", "loss", "loss"),
+            ],
+        )
+
+    return build
 
 
 def _int_into_linear() -> dict:
@@ -818,6 +863,36 @@ CASES = [
         node="emb",
         field="in",
         says=("integer ids", "float32", "data.x"),
+    ),
+    Case(
+        "vocab_out_of_range",
+        "vocab_out_of_range",
+        lambda: chain(
+            _TOKEN_FILE, [("emb", "Embedding", {"num_embeddings": 40, "embedding_dim": 4})]
+        ),
+        node="emb",
+        field="num_embeddings",
+        says=("token ids go up to 49 (vocab_size 50)", "num_embeddings is 40", "at least 50"),
+    ),
+    Case(
+        "padding_idx_mismatch",
+        "padding_idx_mismatch",
+        lambda: chain(
+            _TOKEN_FILE, [("emb", "Embedding", {"num_embeddings": 50, "embedding_dim": 4})]
+        ),
+        node="emb",
+        field="padding_idx",
+        severity="warning",
+        says=("pads its token rows with id 0", "padding_idx is None"),
+    ),
+    Case(
+        "pad_id_mismatch",
+        "pad_id_mismatch",
+        _padding_mask_graph(pad_id=3),
+        node="mask",
+        field="pad_id",
+        severity="warning",
+        says=("pads its token rows with id 0", "pad_id is 3"),
     ),
     Case(
         "dtype_mismatch_int_into_linear",

@@ -104,6 +104,8 @@ export interface BuiltinDataset {
   description: string;
   synthetic: boolean;
   x_shape: number[];
+  x_dtype?: string;
+  vocab_size?: number | null;
   task: string;
   num_classes: number | null;
   samples: number;
@@ -136,4 +138,9 @@ export const api = {
   datasets: () => call<{ builtin: BuiltinDataset[]; uploaded: UploadedDataset[] }>("GET", "/api/datasets"),
   uploadDataset: (form: FormData) => call<UploadedDataset>("POST", "/api/datasets", form),
   datasetPreview: (id: string) => call<{ id: string; preview: Record<string, unknown> }>("GET", `/api/datasets/${encodeURIComponent(id)}/preview`),
+  builtinPreview: (name: string, params: Record<string, unknown>) =>
+    call<{ id: string; preview: Record<string, unknown> }>(
+      "GET",
+      `/api/datasets/builtin/${encodeURIComponent(name)}/preview?params=${encodeURIComponent(JSON.stringify(params))}`,
+    ),
 };

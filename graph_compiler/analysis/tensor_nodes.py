@@ -13,6 +13,7 @@ from .context import AnalysisContext
 from .failures import report_failure, source_text
 from .parameters import with_defaults
 from .result import NodeResult, Scope
+from .token_checks import check_token_range
 
 
 def infer_tensor_node(
@@ -36,6 +37,8 @@ def infer_tensor_node(
         if problems:
             return None
     if not check_attention(ctx, scope, node, spec.type, params, inputs):
+        return None
+    if not check_token_range(ctx, scope, node, spec.type, params):
         return None
     if not check_input(ctx, scope, node, spec, params, inputs):
         return None
@@ -126,6 +129,17 @@ def check_rank_dtype(
                     "dtype_mismatch",
                     f"{node.display}: {spec.type} expects integer "
                     f"ids (int64) but gets {info.dtype} from {src}",
+                    node.id,
+                    port.name,
+                    scope.block,
+                )
+                ok = False
+            elif port.dtype == "bool" and info.dtype != "bool":
+                ctx.error(
+                    "dtype_mismatch",
+                    f"{node.display}: {spec.type}'s {port.name} expects a bool mask "
+                    f"(True = padding) but gets {info.dtype} {info} from {src} — make it with "
+                    "PaddingMask",
                     node.id,
                     port.name,
                     scope.block,

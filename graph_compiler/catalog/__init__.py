@@ -7,6 +7,7 @@ from . import (  # noqa: F401  (registers)
     data,
     layers,
     losses,
+    masks,
     ops,
     optim,
     structure,

@@ -36,14 +36,28 @@ def _causal(what: str) -> Param:
     )
 
 
+def _padding_port(name: str) -> Port:
+    return Port(
+        name,
+        ranks=(2,),
+        dtype="bool",
+        optional=True,
+        description="(B, T) bool, True at padding: those keys are ignored (from PaddingMask).",
+    )
+
+
 def _attention_call(p, ins, m) -> str:
     q = ins["query"][0]
     k = ins["key"][0] if ins.get("key") else q
     v = ins["value"][0] if ins.get("value") else k
+    args = [q, k, v]
+    if ins.get("key_padding_mask"):
+        args.append(f"key_padding_mask={ins['key_padding_mask'][0]}")
+    args.append("need_weights=False")
     if not p.get("causal"):
-        return f"{m}({q}, {k}, {v}, need_weights=False)[0]"
-    mask = f"attn_mask={CAUSAL_MASK}, is_causal=True"
-    return causal_mask(q) + f"{m}({q}, {k}, {v}, need_weights=False, {mask})[0]"
+        return f"{m}({', '.join(args)})[0]"
+    args += [f"attn_mask={CAUSAL_MASK}", "is_causal=True"]
+    return causal_mask(q) + f"{m}({', '.join(args)})[0]"
 
 
 layer(
@@ -68,6 +82,7 @@ layer(
         Port("query", ranks=(3,)),
         Port("key", ranks=(3,), optional=True),
         Port("value", ranks=(3,), optional=True),
+        _padding_port("key_padding_mask"),
     ),
     fixed_args={"batch_first": True},
     call=_attention_call,
@@ -77,9 +92,13 @@ layer(
 
 def _encoder_call(p, ins, m) -> str:
     x = ins["in"][0]
+    args = [x]
+    if ins.get("src_key_padding_mask"):
+        args.append(f"src_key_padding_mask={ins['src_key_padding_mask'][0]}")
     if not p.get("causal"):
-        return f"{m}({x})"
-    return causal_mask(x) + f"{m}({x}, src_mask={CAUSAL_MASK}, is_causal=True)"
+        return f"{m}({', '.join(args)})"
+    args += [f"src_mask={CAUSAL_MASK}", "is_causal=True"]
+    return causal_mask(x) + f"{m}({', '.join(args)})"
 
 
 def _decoder_call(p, ins, m) -> str:
@@ -116,7 +135,10 @@ layer(
     nn.TransformerEncoderLayer,
     "Transformer encoder layer (self-attention + feed-forward) over (B, T, d_model).",
     [*_TRANSFORMER, _causal("self-attention")],
-    inputs=(Port("in", ranks=(3,), layout="3-D (B, T, d_model)"),),
+    inputs=(
+        Port("in", ranks=(3,), layout="3-D (B, T, d_model)"),
+        _padding_port("src_key_padding_mask"),
+    ),
     fixed_args={"batch_first": True},
     call=_encoder_call,
     keywords=("transformer", "attention", "encoder", "causal", "gpt"),

@@ -5,6 +5,7 @@ from __future__ import annotations
 from ..datasets import BUILTINS, FILE, FILE_FORMATS
 from .registry import register
 from .spec import NodeSpec, Param, Port
+from .text_data import TEXT_PARAMS, TOKEN_PARAMS
 
 _SYNTHETIC = tuple(name for name, b in BUILTINS.items() if b.synthetic)
 
@@ -187,12 +188,14 @@ register(
                 "choice",
                 "classification",
                 "What the targets are.",
-                choices=("classification", "regression"),
+                choices=("classification", "regression", "language_model"),
                 visible_if=_when(FILE),
             ),
             Param(
                 "y_dim", "int", 1, "Regression targets per sample.", min=1, visible_if=_when(FILE)
             ),
+            *TEXT_PARAMS,
+            *TOKEN_PARAMS,
         ),
         inputs=(),
         outputs=(

@@ -238,7 +238,7 @@ class Port:
     min_edges: int = 1  # a merge needs two: Add of one tensor is a mistake, not an identity
     optional: bool = False
     ranks: tuple[int, ...] | None = None  # accepted tensor ranks, batch included
-    dtype: Literal["float", "int"] | None = None
+    dtype: Literal["float", "int", "bool"] | None = None
     description: str = ""
     layout: str = ""  # how accepted inputs read, e.g. "2-D (B, features)"
 

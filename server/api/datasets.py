@@ -7,6 +7,7 @@ answer carries the Dataset node params a graph should use (`dataset_params`).
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 from typing import Any
@@ -24,7 +25,9 @@ from .common import body_limit, config, services
 bp = Blueprint("datasets", __name__, url_prefix="/api/datasets")
 
 # form fields read as Dataset params (the catalog checks their values)
-CHOICE_OPTIONS = ("format", "categorical", "missing", "color", "task")
+CHOICE_OPTIONS = ("format", "categorical", "missing", "color", "task", "tokenizer")
+# whole-number form fields for text data (set only when the form has them)
+INT_OPTIONS = ("block_size", "bpe_vocab_size", "max_length")
 DEFAULTS = {
     "format": "auto",
     "target_column": "",
@@ -56,6 +59,8 @@ def builtins() -> list[dict]:
                 "description": info.description or source.description,
                 "synthetic": source.synthetic,
                 "x_shape": list(info.x_shape),
+                "x_dtype": info.x_dtype,
+                "vocab_size": info.vocab_size,
                 "task": info.task,
                 "num_classes": info.num_classes,
                 "samples": info.samples,
@@ -77,12 +82,21 @@ def _options(form) -> dict:
         opts[key] = value
     if opts["format"] == "image_folder":
         raise ApiError(400, "bad_option", "format: image_folder reads a folder; upload a .zip")
-    target = form.get("target_column")
-    if target:
-        target = target.strip()
-        if len(target) > 200 or any(ord(ch) < 32 for ch in target):
-            raise ApiError(400, "bad_option", "target_column: at most 200 printable characters")
-        opts["target_column"] = target
+    for key in INT_OPTIONS:
+        raw = (form.get(key) or "").strip()
+        if not raw:
+            continue
+        value, problem = params[key].check(int(raw) if raw.isdigit() else raw)
+        if problem is not None:
+            raise ApiError(400, "bad_option", f"{key}: {problem[1]}")
+        opts[key] = value
+    for key in ("target_column", "text_column"):
+        column = form.get(key)
+        if column:
+            column = column.strip()
+            if len(column) > 200 or any(ord(ch) < 32 for ch in column):
+                raise ApiError(400, "bad_option", f"{key}: at most 200 printable characters")
+            opts[key] = column
     size = (form.get("image_size") or "").strip()
     if size:
         parts = [p for p in re.split(r"[\s,x×]+", size) if p]
@@ -112,6 +126,46 @@ def upload():
         services(), file.stream, file.filename, options, request.form.get("name")
     )
     return jsonify(created), 201
+
+
+PREVIEW_SAMPLES = 256  # a built-in source's preview generates at most this many samples
+
+
+@bp.get("/builtin/<name>/preview")
+def builtin_preview(name: str):
+    """A built-in source's preview (decoded text next to token ids for text sources), for the
+    Dataset node's params given as JSON in ?params=; generated sources make a few samples only
+    (num_samples still says how many the node yields)."""
+    from ..engine.data import DataError, load_data, preview
+
+    if name not in BUILTINS:
+        raise not_found("built-in dataset", name[:40])
+    try:
+        given = json.loads(request.args.get("params") or "{}")
+    except ValueError:
+        raise ApiError(400, "bad_option", "params: expected a JSON object") from None
+    if not isinstance(given, dict):
+        raise ApiError(400, "bad_option", "params: expected a JSON object")
+    specs = {p.name: p for p in CATALOG["Dataset"].params}
+    checked = {}
+    for key, value in given.items():
+        if key not in specs or key in ("source", "path", "val_path"):
+            continue
+        value, problem = specs[key].check(value)
+        if problem is not None:
+            raise ApiError(400, "bad_option", f"{key}: {problem[1]}")
+        checked[key] = value
+    params = with_defaults({**checked, "source": name})
+    samples = describe(params).samples
+    if "samples" in params:
+        params["samples"] = min(int(params["samples"]), PREVIEW_SAMPLES)
+    try:
+        shown = preview(load_data(params))
+    except DataError as exc:
+        raise ApiError(422, "bad_data", str(exc)) from None
+    if samples is not None:
+        shown["num_samples"] = samples
+    return jsonify({"id": name, "preview": shown})
 
 
 @bp.get("/<dataset_id>")

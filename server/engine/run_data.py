@@ -37,9 +37,9 @@ def load_run_data(
         if data_root is not None:  # before any file is opened
             contain_document(raw, data_root)
         if data_params["source"] == "file":
-            shapes = file_shapes(data_params, base_dir=base_dir)
+            shapes = file_shapes(_with_val_split(raw, data_params), base_dir=base_dir)
             raw = prepare_document(raw, None, shapes)
-            data_params = dataset_params_with_defaults(raw)
+            data_params = _with_val_split(raw, dataset_params_with_defaults(raw))
         loaded = load_data(data_params, base_dir=base_dir)
     except DataError as exc:
         reason = str(exc)
@@ -47,6 +47,14 @@ def load_run_data(
             reason = shown(reason, data_root, data_names)
         raise RunFailed("data_error", reason) from None
     return raw, loaded
+
+
+def _with_val_split(raw: dict, data_params: dict) -> dict:
+    """A text file is split by position, inside its reader (server/engine/data/text.py), so
+    the reader needs the Training node's val_split."""
+    training = next((n for n in raw["nodes"] if n["type"] == "Training"), None)
+    value = (training or {}).get("params", {}).get("val_split")
+    return data_params if value is None else {**data_params, "val_split": value}
 
 
 @dataclass

@@ -47,6 +47,7 @@ from .run_folder import ENVIRONMENT_FILE, write_final_weights, write_static_file
 from .step_losses import check_finite, read_losses
 from .step_setup import choose_step
 from .steps import StepContext
+from .token_range import check_token_ids
 from .validation import metric_terms, validate
 
 __all__ = [  # re-exported: server/api, server/exports and the tests import them from here
@@ -254,6 +255,9 @@ class Trainer:
 
         data = split_and_scale(loaded, s["val_split"], s["seed"])
         self.normalizer, self.target_scaler = data.normalizer, data.target_scaler
+        check_token_ids(
+            analysis, {"training": data.x_train, "validation": data.x_val}, s["batch_size"]
+        )
         self.n_train, self.n_val = len(data.x_train), len(data.x_val)
 
         batch = s["batch_size"]

@@ -50,6 +50,7 @@ EXTENSIONS: dict[str, tuple[str, ...]] = {
     ".npz": ("npz",),
     ".npy": ("npy",),
     ".safetensors": ("safetensors",),
+    ".txt": ("text",),
     ".zip": ("image_zip", "mnist", "cifar10"),
 }
 ID = re.compile(r"[0-9a-f]{1,32}")
@@ -70,6 +71,7 @@ class Limits:
             ".npz": 1 * GiB,
             ".safetensors": 1 * GiB,
             ".zip": 1 * GiB,
+            ".txt": 50 * MiB,  # tokenized in Python: ~50x its size in memory while encoding
         }
     )
     zip_expanded_bytes: int = 2 * GiB  # sum of the entries' uncompressed sizes
@@ -136,7 +138,7 @@ def extension(client_name: str | None) -> str:
 def dataset_params(dataset_id: str, options: Mapping[str, Any], shapes: Mapping[str, Any]) -> dict:
     """The Dataset node params a graph should use for this upload."""
     out: dict[str, Any] = {"source": "file", "dataset_id": dataset_id, **options}
-    for key in ("x_shape", "task", "num_classes", "y_dim"):
+    for key in ("x_shape", "x_dtype", "vocab_size", "pad_id", "task", "num_classes", "y_dim"):
         if shapes.get(key) is not None:
             out[key] = shapes[key]
     return out
@@ -443,15 +445,13 @@ def _read(path: Path, options: Mapping[str, Any], limits: Limits) -> tuple[dict,
     """(preview, shapes) from the engine's reader."""
     from ..engine.data import DataError, load_data, preview
     from ..engine.data.budget import DataTooLarge, limit
+    from ..engine.data.load import shapes_of
 
     try:
         with limit(limits.decoded_bytes):
             loaded = load_data({**options, "source": "file", "path": str(path)})
         shapes = {
-            "x_shape": list(loaded.x_shape),
-            "task": loaded.task,
-            "num_classes": loaded.num_classes if loaded.task == "classification" else None,
-            "y_dim": loaded.y_dim if loaded.task == "regression" else 1,
+            **shapes_of(loaded),
             "samples": loaded.samples,
             "val_samples": int(loaded.val[0].shape[0]) if loaded.val is not None else None,
         }

@@ -1,11 +1,16 @@
-// The data source: built-in datasets, uploaded files (CSV, NPZ/NPY, safetensors, image zip,
-// MNIST, CIFAR-10) with an upload form and a preview (shapes, classes, samples as thumbnails).
+// The data source: built-in datasets, uploaded files (CSV, NPZ/NPY, safetensors, text, image
+// zip, MNIST, CIFAR-10) with an upload form and a preview (shapes, classes, samples as
+// thumbnails, or decoded text next to token ids for text data).
 import { useEffect, useRef, useState } from "react";
 import { api, type BuiltinDataset, type UploadedDataset } from "../api";
 import { datasetPickers, paramVisible, type NodeSpec } from "../catalog";
 import type { GNode } from "../doc";
 import { errorText, toast } from "../session";
 import { useEditor } from "../store";
+import { hasTokens, tokenCells, tokenSummary, type TokenSample } from "../tokenPreview";
+
+// Dataset params the upload form takes for text data (server/api/datasets.py reads them)
+const TEXT_OPTIONS = ["tokenizer", "bpe_vocab_size", "block_size", "text_column", "max_length"] as const;
 
 type Preview = Record<string, unknown> & {
   num_samples?: number;
@@ -14,8 +19,25 @@ type Preview = Record<string, unknown> & {
   num_classes?: number | null;
   is_image?: boolean;
   classes?: { id: number; name: string; count: number }[];
-  samples?: { x: unknown; y: unknown; label?: string }[];
+  samples?: TokenSample[];
+  pad_id?: number | null;
 };
+
+function TokenView({ sample, padId }: { sample: TokenSample; padId: number | null | undefined }) {
+  return (
+    <div className="ds-tokens" data-testid="dataset-tokens">
+      <div className="ds-text">{sample.text}</div>
+      <div className="ds-token-ids">
+        {tokenCells(sample, padId).map((c, i) => (
+          <span key={i} className={c.pad ? "ds-token muted" : "ds-token"} title={`id ${c.id}`}>
+            <code>{c.text}</code>
+            <sub>{c.id}</sub>
+          </span>
+        ))}
+      </div>
+    </div>
+  );
+}
 
 function Thumb({ x }: { x: unknown }) {
   const ref = useRef<HTMLCanvasElement>(null);
@@ -57,6 +79,7 @@ function PreviewView({ preview }: { preview: Preview }) {
         {preview.num_samples?.toLocaleString()} samples · x {JSON.stringify(preview.x_shape)} · {preview.task}
         {preview.num_classes ? ` · ${preview.num_classes} classes` : ""}
       </div>
+      {tokenSummary(preview) && <div className="muted small">{tokenSummary(preview)}</div>}
       {preview.classes && (
         <div className="muted small">
           {preview.classes.slice(0, 12).map((c) => `${c.name}: ${c.count}`).join(" · ")}
@@ -66,7 +89,13 @@ function PreviewView({ preview }: { preview: Preview }) {
       <div className="ds-samples">
         {(preview.samples ?? []).map((s, i) => (
           <div key={i} className="ds-sample">
-            {preview.is_image ? <Thumb x={s.x} /> : <code>{JSON.stringify(s.x).slice(0, 60)}</code>}
+            {preview.is_image ? (
+              <Thumb x={s.x} />
+            ) : hasTokens(s) ? (
+              <TokenView sample={s} padId={preview.pad_id} />
+            ) : (
+              <code>{JSON.stringify(s.x).slice(0, 60)}</code>
+            )}
             <span className="muted small">{s.label ?? JSON.stringify(s.y)}</span>
           </div>
         ))}
@@ -103,12 +132,21 @@ export function DatasetPanel({ node, spec }: { node: GNode; spec: NodeSpec }) {
   useEffect(() => {
     void refresh();
   }, []);
+  const info = builtin.find((b) => b.name === source);
+  // built-in token sources (e.g. markov_text) are previewed with the node's params
+  const builtinTokens = info?.x_dtype === "int64";
+  const paramsKey = builtinTokens ? JSON.stringify(node.data.params) : "";
   useEffect(() => {
     setPreview(null);
     if (source === "file" && datasetId) {
       api.datasetPreview(datasetId).then((p) => setPreview(p.preview as Preview), () => setPreview(null));
+    } else if (builtinTokens) {
+      api.builtinPreview(source, JSON.parse(paramsKey) as Record<string, unknown>).then(
+        (p) => setPreview(p.preview as Preview),
+        () => setPreview(null),
+      );
     }
-  }, [source, datasetId]);
+  }, [source, datasetId, builtinTokens, paramsKey]);
 
   const use = (d: UploadedDataset) => {
     const st = useEditor.getState();
@@ -129,6 +167,11 @@ export function DatasetPanel({ node, spec }: { node: GNode; spec: NodeSpec }) {
     const form = new FormData();
     form.append("file", f);
     form.append("name", f.name);
+    // the text options already set on the node are how the upload is read (tokenizer, T, ...)
+    for (const key of TEXT_OPTIONS) {
+      const v = node.data.params[key];
+      if (v !== undefined && v !== null && v !== "") form.append(key, String(v));
+    }
     setBusy(true);
     try {
       const created = await api.uploadDataset(form);
@@ -142,7 +185,6 @@ export function DatasetPanel({ node, spec }: { node: GNode; spec: NodeSpec }) {
     }
   };
 
-  const info = builtin.find((b) => b.name === source);
   return (
     <div className="ds-panel" data-testid="dataset-panel">
       <h3 className="insp-section">Data</h3>
@@ -179,7 +221,7 @@ export function DatasetPanel({ node, spec }: { node: GNode; spec: NodeSpec }) {
         ref={file}
         type="file"
         hidden
-        accept=".csv,.npz,.npy,.safetensors,.zip,.gz,.idx,.bin,.ubyte"
+        accept=".csv,.tsv,.txt,.npz,.npy,.safetensors,.zip,.gz,.idx,.bin,.ubyte"
         onChange={(e) => {
           const f = e.target.files?.[0];
           if (f) void upload(f);
@@ -189,7 +231,7 @@ export function DatasetPanel({ node, spec }: { node: GNode; spec: NodeSpec }) {
         aria-label="Dataset file"
       />
       <button type="button" className="btn small" disabled={busy} onClick={() => file.current?.click()}>
-        {busy ? "Uploading…" : "Upload a dataset (CSV, NPZ, safetensors, image zip)…"}
+        {busy ? "Uploading…" : "Upload a dataset (CSV, text, NPZ, safetensors, image zip)…"}
       </button>
       {preview && <PreviewView preview={preview} />}
     </div>

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from . import arrays, cifar, images, mnist, tabular, targets
+from . import arrays, cifar, images, mnist, tabular, targets, text, text_csv
 from .container import open_container
 from .errors import DataError
 from .loaded import Loaded
@@ -22,6 +22,7 @@ _BY_SUFFIX = {
     ".npy": "npy",
     ".safetensors": "safetensors",
     ".zip": "image_zip",
+    ".txt": "text",
 }
 
 
@@ -60,7 +61,7 @@ def detect(path: Path, fmt: str) -> str:
         )
     raise DataError(
         f"{path.name}: cannot tell the format from the name; expected .csv, .tsv, .npz, .npy, "
-        ".safetensors, .zip or a folder (or set format)"
+        ".safetensors, .txt, .zip or a folder (or set format)"
     )
 
 
@@ -76,8 +77,16 @@ def _arrays(read: Callable[[Path, Mapping[str, Any]], arrays.Arrays]) -> Reader:
         x, y = _xy(display, a.x, a.y, a.names, task, tokens)
         val = None
         if a.val is not None:
-            names = ("x (validation)", "y (validation)")
-            val = _xy(display, a.val[0], a.val[1], names, task, tokens)
+            val = _xy(
+                display, a.val[0], a.val[1], ("x (validation)", "y (validation)"), task, tokens
+            )
+            if val[0].dtype != x.dtype:
+                raise DataError(
+                    f"{display}: validation x is {val[0].dtype} but training x is {x.dtype}; "
+                    "expected the same kind (token ids or float features)"
+                )
+        # token ids: load() settles vocab_size over the validation set too
+        vocab = None if x.is_floating_point() else int(x.max()) + 1 if x.numel() else 0
         loaded = Loaded(
             x=x,
             y=y,
@@ -85,8 +94,10 @@ def _arrays(read: Callable[[Path, Mapping[str, Any]], arrays.Arrays]) -> Reader:
             num_classes=None,
             class_names=None,
             feature_names=None,
-            description=f"{display}: {len(x)} samples of shape {tuple(x.shape[1:])}",
+            description=f"{display}: {len(x)} samples of shape {tuple(x.shape[1:])}"
+            + (" (int64 token ids)" if vocab is not None else ""),
             val=val,
+            vocab_size=vocab,
         )
         return loaded, None
 
@@ -106,13 +117,18 @@ def _xy(
     targets.check_lengths(display, len(x), len(y))
     where_y = f"{display} {names[1]}" if names[1] != "y" else display
     where_x = display if names[0] == "x" else f"{display} {names[0]}"
-    xt = targets.token_ids(where_x, x) if tokens else targets.features(where_x, x)
+    if tokens or targets.holds_token_ids(x):
+        xt = targets.token_ids(where_x, x)
+    else:
+        xt = targets.features(where_x, x)
     if task == "classification":
         return xt, targets.class_ids(where_y, y)
     return xt, targets.regression_targets(where_y, y)
 
 
 def _csv(path: Path, p: Mapping[str, Any], ref: Any) -> tuple[Loaded, Any]:
+    if str(p.get("text_column") or "").strip():
+        return text_csv.read(path, p, ref)
     return tabular.read(path, p, ref)
 
 
@@ -212,6 +228,7 @@ READERS: dict[str, Reader] = {
     "image_folder": _images,
     "mnist": _mnist,
     "cifar10": _cifar,
+    "text": text.read,
 }
 
 
@@ -221,6 +238,11 @@ def load(p: Mapping[str, Any], base_dir: Path | None) -> Loaded:
     if fmt not in READERS:
         raise DataError(f"unknown file format {fmt!r}; expected one of {', '.join(READERS)}")
     read = READERS[fmt]
+    if p.get("task") == "language_model" and fmt != "text":
+        raise DataError(
+            f"{path.name}: task language_model reads a text file (.txt, format text); "
+            f"{fmt} files give task classification or regression"
+        )
     val_path = str(p.get("val_path") or "").strip()
     shown = path.name
     try:
@@ -236,6 +258,8 @@ def load(p: Mapping[str, Any], base_dir: Path | None) -> Loaded:
         raise DataError(f"{shown} cannot be read (permission denied)") from e
     if loaded.val is not None:
         _check_val(loaded, shown)
+    if loaded.vocab_size is not None and loaded.tokenizer is None:
+        _token_vocab(loaded, p.get("vocab_size"), path.name)
     if loaded.task == "classification":
         ys = [loaded.y] + ([loaded.val[1]] if loaded.val is not None else [])
         n = targets.count_classes(path.name, *ys)
@@ -243,9 +267,30 @@ def load(p: Mapping[str, Any], base_dir: Path | None) -> Loaded:
     return loaded
 
 
+def _token_vocab(loaded: Loaded, declared: Any, display: str) -> None:
+    """vocab_size of token-id x: the largest id + 1 (validation included), or a larger declared
+    one (a vocabulary whose top ids the file happens not to use)."""
+    xs = [loaded.x] + ([loaded.val[0]] if loaded.val is not None else [])
+    found = max(int(t.max()) + 1 if t.numel() else 0 for t in xs)
+    if declared is None:
+        loaded.vocab_size = found
+        return
+    if int(declared) < found:
+        raise DataError(
+            f"{display}: x holds token id {found - 1} but vocab_size is {declared}; expected ids "
+            f"below vocab_size (raise vocab_size to at least {found})"
+        )
+    loaded.vocab_size = int(declared)
+
+
 def _check_val(loaded: Loaded, display: str) -> None:
     assert loaded.val is not None
     vx, vy = loaded.val
+    if vx.dtype != loaded.x.dtype:
+        raise DataError(
+            f"{display}: validation x is {vx.dtype} but the training x is {loaded.x.dtype}; "
+            "expected the same kind (token ids or float features)"
+        )
     if tuple(vx.shape[1:]) != tuple(loaded.x.shape[1:]):
         raise DataError(
             f"{display}: validation samples have shape {tuple(vx.shape[1:])}; expected "

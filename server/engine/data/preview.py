@@ -13,6 +13,7 @@ from .loaded import Loaded
 
 MAX_SIDE = 28
 MAX_VALUES = 2048  # values per previewed sample
+MAX_TOKENS = 256  # token texts shown per sample
 
 
 def _round(v: float) -> float | None:
@@ -56,7 +57,11 @@ def _samples(x: torch.Tensor, y: torch.Tensor, loaded: Loaded, n: int) -> list[d
         item: dict[str, Any] = {"x": xs}
         if cut:
             item["x_truncated"] = True
-        if loaded.task == "classification":
+        if loaded.tokenizer is not None:
+            item.update(_token_text(loaded.tokenizer, x[i]))
+        if loaded.task == "language_model":
+            item["y"] = y[i].reshape(-1)[: len(item["x"])].tolist()
+        elif loaded.task == "classification":
             k = int(y[i])
             item["y"] = k
             names = loaded.class_names
@@ -65,6 +70,16 @@ def _samples(x: torch.Tensor, y: torch.Tensor, loaded: Loaded, n: int) -> list[d
             item["y"] = _rounded(y[i].reshape(-1).tolist())
         out.append(item)
     return out
+
+
+def _token_text(tokenizer: Any, ids: torch.Tensor) -> dict:
+    """The decoded text of one sample and each shown token's text, next to its ids (padding
+    dropped from the text, kept as "<pad>" among the tokens)."""
+    shown = ids.reshape(-1)[:MAX_TOKENS].tolist()
+    return {
+        "text": tokenizer.decode(ids.reshape(-1).tolist()),
+        "tokens": [tokenizer.token_text(i) for i in shown],
+    }
 
 
 def _class_counts(y: torch.Tensor, loaded: Loaded) -> list[dict]:
@@ -97,7 +112,9 @@ def _target_stats(y: torch.Tensor) -> list[dict]:
 def preview(loaded: Loaded, n: int = 5) -> dict:
     """{num_samples, x_shape (per sample), x_dtype, task, num_classes, description,
     feature_names, classes [{id, name, count}] (classification) or targets [{name, mean, std,
-    min, max}] (regression), samples [{x, y, label?}], and with an explicit validation set
+    min, max}] (regression), samples [{x, y, label?, text?, tokens?}] (text and tokens: the
+    decoded sample and each token's text, for data with a tokenizer; then also vocab_size,
+    tokenizer and pad_id), and with an explicit validation set
     num_val_samples, val_classes / val_targets and val_samples}."""
     x, y = loaded.x, loaded.y
     out: dict[str, Any] = {
@@ -110,9 +127,14 @@ def preview(loaded: Loaded, n: int = 5) -> dict:
         "feature_names": loaded.feature_names,
         "is_image": _is_image(x),
     }
+    if loaded.vocab_size is not None:
+        out["vocab_size"] = loaded.vocab_size
+    if loaded.tokenizer is not None:
+        out["tokenizer"] = loaded.tokenizer.kind
+        out["pad_id"] = loaded.tokenizer.pad_id
     if loaded.task == "classification":
         out["classes"] = _class_counts(y, loaded)
-    else:
+    elif loaded.task != "language_model":  # next-token ids have no statistics worth showing
         out["targets"] = _target_stats(y)
     out["samples"] = _samples(x, y, loaded, n)
     if loaded.val is not None:
@@ -120,7 +142,7 @@ def preview(loaded: Loaded, n: int = 5) -> dict:
         out["num_val_samples"] = int(vx.shape[0])
         if loaded.task == "classification":
             out["val_classes"] = _class_counts(vy, loaded)
-        elif vy.shape[0]:
+        elif vy.shape[0] and loaded.task != "language_model":
             out["val_targets"] = _target_stats(vy)
         out["val_samples"] = _samples(vx, vy, loaded, n)
     return out

@@ -31,14 +31,29 @@ def features(where: str, x: np.ndarray) -> torch.Tensor:
     return out
 
 
+# Integer x of these dtypes are token ids (kept int64 for an Embedding); 8-bit integers and
+# booleans are pixels and flags, read as float features like before.
+_ID_DTYPES = ("int16", "int32", "int64", "uint16", "uint32", "uint64")
+
+
+def holds_token_ids(x: np.ndarray) -> bool:
+    return x.dtype.name in _ID_DTYPES
+
+
 def token_ids(where: str, x: np.ndarray) -> torch.Tensor:
-    """x as int64 token ids (N, ...) (the Dataset's x_dtype int64): whole numbers >= 0."""
+    """Integer x as int64 token ids (N, ...); ids must be ≥ 0 (an Embedding row)."""
     if x.ndim < 1:
         raise DataError(f"{where}: x must have one row per sample, found a scalar")
     if x.dtype.kind not in "iu":
         raise DataError(f"{where}: x_dtype int64 needs integer token ids, found dtype {x.dtype}")
     if x.size and x.min() < 0:
-        raise DataError(f"{where}: token ids must be >= 0, found {int(x.min())}")
+        flat = int(np.argmin(x.reshape(len(x), -1).min(axis=1)))
+        raise DataError(
+            f"{where}: x[{flat}] holds the negative id {int(x.min())}; integer x are token ids "
+            "and must be ≥ 0 (store float features as float32)"
+        )
+    if x.dtype == np.uint64 and x.size and int(x.max()) > np.iinfo(np.int64).max:
+        raise DataError(f"{where}: x holds ids beyond int64")
     if x.ndim == 1:
         x = x[:, None]
     return torch.from_numpy(np.ascontiguousarray(x, dtype=np.int64))
