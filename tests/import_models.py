@@ -289,7 +289,7 @@ class CausalEncoder(nn.Module):
 
 
 class PaddingMasked(nn.Module):
-    """A key-padding mask computed from the input: no node expresses it, the layer stays opaque."""
+    """A key-padding mask computed from the input: no node computes the comparison (opaque)."""
 
     def __init__(self, d_model=8):
         super().__init__()

@@ -187,11 +187,13 @@ def test_a_causal_mask_becomes_the_causal_option():
     assert not graph.opaque
 
 
-def test_a_padding_mask_from_the_input_stays_opaque():
+def test_a_padding_mask_computed_from_the_input_leaves_only_the_comparison_opaque():
+    """The layer takes its key-padding mask on its src_key_padding_mask port; the comparison
+    that computes the mask (x[:, :, 0] > 0) has no catalog node and stays opaque."""
     graph, _ = import_module(import_models.PaddingMasked(), (2, 5, 8))
-    (opaque,) = [o for o in graph.opaque if o.startswith("layer:")]  # and the comparison
-    assert "layer (torch.nn.modules.transformer.TransformerEncoderLayer)" in opaque
-    assert "src_key_padding_mask" in opaque
+    assert graph.opaque == ["gt: _operator.gt (no catalog node computes it)"]
+    (layer,) = [n for n in graph.nodes if n.type == "TransformerEncoderLayer"]
+    assert ("src_key_padding_mask", "gt", "out") in layer.inputs
 
 
 def test_vit_keeps_its_learned_tensors():

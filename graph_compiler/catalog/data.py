@@ -176,14 +176,6 @@ register(
                 visible_if=_when(FILE),
             ),
             Param(
-                "x_dtype",
-                "choice",
-                "float32",
-                "Per-sample input type: int64 for token ids (an Embedding's input).",
-                choices=("float32", "int64"),
-                visible_if=_when(FILE),
-            ),
-            Param(
                 "task",
                 "choice",
                 "classification",
