@@ -70,7 +70,26 @@ _INFO = {
     "random_images": lambda p: _classes(
         tuple(p["image_shape"]), p["num_classes"], p["samples"], "random images (benchmarks)"
     ),
+    "shapes_segmentation": lambda p: _segmentation(tuple(p["image_shape"]), p["samples"]),
 }
+
+# shapes_segmentation: per-pixel class 0 is the background, then one class per shape kind
+SEGMENTATION_CLASSES = ("background", "disc", "square", "triangle")
+
+
+def _segmentation(image_shape, samples) -> DataInfo:
+    """Images of random shapes; y is the (H, W) mask of per-pixel class ids."""
+    return DataInfo(
+        image_shape,
+        "float32",
+        image_shape[1:],
+        "int64",
+        "classification",
+        len(SEGMENTATION_CLASSES),
+        samples,
+        "random discs, squares and triangles with per-pixel masks (segmentation)",
+    )
+
 
 BUILTINS: dict[str, BuiltinSource] = {
     name: BuiltinSource(
@@ -79,7 +98,15 @@ BUILTINS: dict[str, BuiltinSource] = {
             {"samples": 0, "num_classes": 2, "seq_len": 1, "image_shape": (1, 1, 1)}
         ).description,
         synthetic=name
-        in {"moons", "circles", "spirals", "sine_classify", "sine_regress", "random_images"},
+        in {
+            "moons",
+            "circles",
+            "spirals",
+            "sine_classify",
+            "sine_regress",
+            "random_images",
+            "shapes_segmentation",
+        },
     )
     for name in _INFO
 }

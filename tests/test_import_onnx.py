@@ -68,11 +68,20 @@ REIMPORTED = [
     ("multitask_digits", "00000000000000b7"),
     ("gru_sequences", "00000000000000b8"),
     ("transformer_classifier", "00000000000000b9"),
+    # import-onnx builds its harness with import-module's to_document: a dense (B, 4, H, W)
+    # output needs the model-only graph of branch t-import (c2a22ac); until that is merged the
+    # harness adds an MSELoss against a (B, 4) target and the import exits 1
+    pytest.param(
+        "unet_segmentation",
+        "00000000000000ba",
+        marks=pytest.mark.xfail(strict=True, reason="needs t-import's model-only graphs"),
+    ),
 ]
 
 
 def test_every_example_is_reimported():
-    assert sorted(e for e, _ in REIMPORTED) == sorted(p.stem for p in EXAMPLES.glob("*.json"))
+    listed = [p.values[0] if hasattr(p, "values") else p[0] for p in REIMPORTED]
+    assert sorted(listed) == sorted(p.stem for p in EXAMPLES.glob("*.json"))
 
 
 @pytest.mark.parametrize(("example", "run_id"), REIMPORTED)
@@ -81,7 +90,8 @@ def test_torchloom_exports_reimport_with_the_same_outputs(app, example, run_id, 
     out = tmp_path / "graph.json"
     assert run_cli(str(path), "-o", str(out)) == 0, capsys.readouterr().err
     document = json.loads(out.read_text())
-    analysis = analyze(document)
+    model_only = not any(n["type"] == "Training" for n in document["nodes"])
+    analysis = analyze(document, model_only=True) if model_only else analyze(document)
     assert analysis.ok, analysis.error_list
     rebuilt = compile_graph(analysis).instantiate()
     rebuilt.load_state_dict(load_file(str(tmp_path / "graph.safetensors")))
@@ -107,7 +117,9 @@ def test_torchloom_exports_reimport_with_the_same_outputs(app, example, run_id, 
         return [
             (type(m).__name__, tuple(_first_weight(m).shape))
             for m in model.modules()
-            if isinstance(m, torch.nn.Linear | torch.nn.Conv2d | torch.nn.RNNBase)
+            if isinstance(
+                m, torch.nn.Linear | torch.nn.Conv2d | torch.nn.ConvTranspose2d | torch.nn.RNNBase
+            )
         ]
 
     assert layers(rebuilt) == layers(original)
