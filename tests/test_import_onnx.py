@@ -76,6 +76,7 @@ REIMPORTED = [
         "00000000000000ba",
         marks=pytest.mark.xfail(strict=True, reason="needs t-import's model-only graphs"),
     ),
+    ("vit_tiny", "00000000000000bb"),
 ]
 
 
