@@ -12,6 +12,7 @@ import torch
 
 from graph_compiler import analyze
 from graph_compiler.datasets import SEGMENTATION_CLASSES
+from server.engine.cli import summary
 from server.engine.data import load_data
 from server.engine.metrics import TermMetrics
 from server.engine.segmentation_metrics import SegmentationMetrics
@@ -124,3 +125,4 @@ def test_the_unet_learns_to_segment_in_a_few_epochs():
     # end at 0.63-0.82 (the example as shipped: ≈ 0.92, bench/vision_quality.py)
     assert last["val_miou"] > 0.5, last
     assert last["val_accuracy"] > 0.88, last
+    assert "val_miou" in summary(result)  # `torchloom train` lists it per epoch
