@@ -126,3 +126,16 @@ def test_the_unet_learns_to_segment_in_a_few_epochs():
     assert last["val_miou"] > 0.5, last
     assert last["val_accuracy"] > 0.88, last
     assert "val_miou" in summary(result)  # `torchloom train` lists it per epoch
+
+
+def test_the_dataset_preview_shows_each_mask_and_counts_pixels():
+    from server.engine.data import preview
+
+    loaded = shapes(samples=10, image_shape=[1, 64, 64])
+    shown = preview(loaded, n=2)
+    first = shown["samples"][0]
+    # the mask is shrunk as its image is (64 → 22 per side), the label names its classes
+    assert len(first["y"]) == len(first["x"][0]) == 22 and len(first["y"][0]) == 22
+    names = [SEGMENTATION_CLASSES[k] for k in torch.unique(loaded.y[0]).tolist()]
+    assert first["label"] == ", ".join(names)
+    assert sum(c["count"] for c in shown["classes"]) == 10 * 64 * 64  # pixels, not images
