@@ -47,7 +47,7 @@ def test_examples_seeded_on_first_start_only(tmp_path):
     client = make_app_seeded(tmp_path).test_client()
     listed = client.get("/api/projects", headers=AUTH).get_json()["projects"]
     files = sorted(EXAMPLES.glob("*.json"))
-    assert len(files) >= 8 and len(listed) == len(files)  # every example, however many
+    assert len(files) >= 9 and len(listed) == len(files)
     names = {json.loads(f.read_text()).get("name") or f.stem for f in files}
     assert {p["name"] for p in listed} == names
     for p in listed:
