@@ -450,7 +450,10 @@ def _docstring(text: str, indent: str) -> list[str]:
     text = docstring_text(text)
     if len(indent) + len(text) + 6 <= LINE_LENGTH:
         return [f'{indent}"""{text}"""']
-    lines = textwrap.wrap(text, LINE_LENGTH - len(indent) - 3, break_long_words=False)
+    width = LINE_LENGTH - len(indent) - 3
+    lines = textwrap.wrap(text, width, break_long_words=False)
+    if len(lines) == 1:  # ruff format pulls a lone line's closing quotes up onto it: split it
+        lines = textwrap.wrap(text, width - 3, break_long_words=False)
     return [f'{indent}"""{lines[0]}', *(f"{indent}{line}" for line in lines[1:]), f'{indent}"""']
 
 

@@ -80,7 +80,26 @@ _INFO = {
         vocab_size=25,
         pad_id=0,
     ),
+    "shapes_segmentation": lambda p: _segmentation(tuple(p["image_shape"]), p["samples"]),
 }
+
+# shapes_segmentation: per-pixel class 0 is the background, then one class per shape kind
+SEGMENTATION_CLASSES = ("background", "disc", "square", "triangle")
+
+
+def _segmentation(image_shape, samples) -> DataInfo:
+    """Images of random shapes; y is the (H, W) mask of per-pixel class ids."""
+    return DataInfo(
+        image_shape,
+        "float32",
+        image_shape[1:],
+        "int64",
+        "classification",
+        len(SEGMENTATION_CLASSES),
+        samples,
+        "random discs, squares and triangles with per-pixel masks (segmentation)",
+    )
+
 
 BUILTINS: dict[str, BuiltinSource] = {
     name: BuiltinSource(
@@ -89,7 +108,15 @@ BUILTINS: dict[str, BuiltinSource] = {
             {"samples": 0, "num_classes": 2, "seq_len": 1, "image_shape": (1, 1, 1)}
         ).description,
         synthetic=name
-        in {"moons", "circles", "spirals", "sine_classify", "sine_regress", "random_images"},
+        in {
+            "moons",
+            "circles",
+            "spirals",
+            "sine_classify",
+            "sine_regress",
+            "random_images",
+            "shapes_segmentation",
+        },
     )
     for name in _INFO
 }

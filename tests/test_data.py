@@ -63,6 +63,7 @@ def test_builtin_matches_the_compiler_table(source):
         {"source": "sine_classify", "num_classes": 4, "seq_len": 10, "samples": 50},
         {"source": "sine_regress", "seq_len": 7, "samples": 33, "noise": 0.0},
         {"source": "random_images", "image_shape": [3, 8, 6], "num_classes": 7, "samples": 20},
+        {"source": "shapes_segmentation", "image_shape": [3, 12, 10], "samples": 9},
         {"source": "moons", "samples": 11, "noise": 0.0},
         {"source": "circles", "samples": 10, "noise": 2.0},
     ],

@@ -168,6 +168,21 @@ def test_evaluate_reports_loss_accuracy_and_regression_figures_in_the_data_units
     assert record["val_rmse"] == pytest.approx(float(np.sqrt((errors**2).mean())))
 
 
+def test_evaluate_reports_pixel_accuracy_and_mean_iou_of_a_per_pixel_classifier(monkeypatch):
+    monkeypatch.setattr(runtime, "MODEL_INPUTS", ("x",))
+    monkeypatch.setattr(runtime, "CLASSIFICATION_TERMS", [0])
+    monkeypatch.setattr(runtime, "REGRESSION_TERMS", [])
+    # 2 images of 1×2 pixels, 3 classes: predicted [[0, 1]], [[2, 2]]; targets [[0, 1]], [[2, 1]]
+    ids = torch.tensor([[[0, 1]], [[2, 2]]])
+    logits = nn.functional.one_hot(ids, 3).permute(0, 3, 1, 2).float()  # (2, 3, 1, 2)
+    target = torch.tensor([[[0, 1]], [[2, 1]]])
+    losses = [("ce", nn.CrossEntropyLoss(), 1.0, [("output", 0), ("data", "y")])]
+    record = runtime.evaluate(nn.Identity(), losses, logits, target, 1, CPU, "fp32", None)
+    # IoU: class 0 1/1, class 1 1/2 (one of its two target pixels), class 2 1/2
+    assert record["val_accuracy"] == pytest.approx(3 / 4)
+    assert record["val_miou"] == pytest.approx((1 + 0.5 + 0.5) / 3)
+
+
 # --- main, end to end on a tiny problem ----------------------------------------------------------
 
 

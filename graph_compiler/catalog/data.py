@@ -71,7 +71,7 @@ register(
                 "Image shape (C, H, W).",
                 min=1,
                 length=3,
-                visible_if=_when("random_images"),
+                visible_if=_when("random_images", "shapes_segmentation"),
             ),
             Param(
                 "data_seed",

@@ -227,7 +227,7 @@ class Progress:
             self.bar.update(max(0, d["step"] - self.bar.n))
             self.bar.set_postfix(epoch=d["epoch"], loss=f"{d['loss']:.4f}", refresh=False)
         elif event.type == "epoch" and self.bar is not None:
-            shown = {k: d[k] for k in ("val_loss", "val_accuracy", "val_r2") if k in d}
+            shown = {k: d[k] for k in ("val_loss", "val_accuracy", "val_miou", "val_r2") if k in d}
             self.bar.set_postfix(
                 epoch=d["epoch"],
                 loss=f"{d['train_loss']:.4f}",
@@ -251,6 +251,7 @@ def summary(result) -> str:
         ("train_loss", "{:.4f}"),
         ("val_loss", "{:.4f}"),
         ("val_accuracy", "{:.4f}"),
+        ("val_miou", "{:.4f}"),
         ("val_mae", "{:.4f}"),
         ("val_r2", "{:.4f}"),
         ("samples_per_s", "{:,.0f}"),

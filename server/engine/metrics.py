@@ -5,13 +5,16 @@ from __future__ import annotations
 import torch
 
 from .regression_metrics import RegressionMetrics
+from .segmentation_metrics import SegmentationMetrics
 
 CLASSIFICATION_LOSSES = ("CrossEntropyLoss", "NLLLoss")
 REGRESSION_LOSSES = ("MSELoss", "L1Loss", "SmoothL1Loss", "HuberLoss")
 
 
 class TermMetrics:
-    """Accuracy (and top-5 where classes > 5), or MAE, RMSE and R², for one loss term."""
+    """Accuracy (and top-5 where classes > 5), or MAE, RMSE and R², for one loss term; a
+    per-pixel classifier (logits (B, K, H, W), targets (B, H, W)) gets pixel accuracy and mean
+    IoU instead (segmentation_metrics.py)."""
 
     def __init__(
         self,
@@ -25,16 +28,22 @@ class TermMetrics:
         self.device = device
         self.scale = target_scale  # (mean, std) to report regression errors in the data's units
         self.regression = RegressionMetrics(device)
+        self.dense = SegmentationMetrics(num_classes, device) if num_classes else None
         self.reset()
 
     def reset(self) -> None:
         z = lambda: torch.zeros((), dtype=torch.float64, device=self.device)  # noqa: E731
         self.n, self.correct, self.top = z(), z(), z()
         self.regression.reset()
+        if self.dense is not None:
+            self.dense.reset()
 
     @torch.no_grad()
     def update(self, pred: torch.Tensor, target: torch.Tensor) -> None:
         if self.kind == "classification":
+            if self.dense is not None and SegmentationMetrics.applies(pred, target):
+                self.dense.update(pred, target)
+                return
             if pred.dim() != 2 or target.dim() != 1 or target.is_floating_point():
                 return
             self.n += target.numel()
@@ -56,7 +65,7 @@ class TermMetrics:
             return self.regression.compute()
         n = float(self.n)
         if n == 0:
-            return {}
+            return self.dense.compute() if self.dense is not None else {}
         out = {"accuracy": float(self.correct) / n}
         if self.topk:
             out[f"top{self.topk}"] = float(self.top) / n

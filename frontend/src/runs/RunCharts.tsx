@@ -8,10 +8,12 @@ import type { EpochPoint, RunData } from "./rundata";
 import { Smoother } from "./series";
 import { useRuns } from "./store";
 
-/** The validation metric an epoch table has: accuracy, else R², else MAE. */
+/** The validation metric an epoch table has: mean IoU (segmentation), else accuracy, else R²,
+ * else MAE. */
 export function metricOf(epochs: EpochPoint[]): { key: string; label: string; pct: boolean } | null {
   const e = epochs[epochs.length - 1];
   if (!e) return null;
+  if (e.val_miou !== undefined) return { key: "val_miou", label: "validation mean IoU", pct: false };
   if (e.val_accuracy !== undefined) return { key: "val_accuracy", label: "validation accuracy", pct: true };
   if (e.val_r2 !== undefined) return { key: "val_r2", label: "validation R²", pct: false };
   if (e.val_mae !== undefined) return { key: "val_mae", label: "validation MAE", pct: false };

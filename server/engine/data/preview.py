@@ -61,6 +61,8 @@ def _samples(x: torch.Tensor, y: torch.Tensor, loaded: Loaded, n: int) -> list[d
             item.update(_token_text(loaded.tokenizer, x[i]))
         if loaded.task == "language_model":
             item["y"] = y[i].reshape(-1)[: len(item["x"])].tolist()
+        elif loaded.task == "classification" and y[i].dim() == 2:  # a per-pixel class mask
+            item["y"], item["label"] = _mask(y[i], loaded.class_names)
         elif loaded.task == "classification":
             k = int(y[i])
             item["y"] = k
@@ -80,6 +82,15 @@ def _token_text(tokenizer: Any, ids: torch.Tensor) -> dict:
         "text": tokenizer.decode(ids.reshape(-1).tolist()),
         "tokens": [tokenizer.token_text(i) for i in shown],
     }
+
+
+def _mask(mask: torch.Tensor, names: list[str] | None) -> tuple[list, str]:
+    """A segmentation target: the (H, W) class ids, every factor-th pixel where larger than
+    28 × 28 (as its image is shrunk), and the names of the classes in it."""
+    factor = math.ceil(max(mask.shape) / MAX_SIDE)
+    present = [int(k) for k in torch.unique(mask).tolist()]
+    label = ", ".join(names[k] if names and 0 <= k < len(names) else str(k) for k in present)
+    return mask[::factor, ::factor].tolist(), label
 
 
 def _class_counts(y: torch.Tensor, loaded: Loaded) -> list[dict]:

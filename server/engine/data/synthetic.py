@@ -11,6 +11,7 @@ import torch
 
 from graph_compiler.datasets import BUILTINS
 
+from . import segmentation
 from .loaded import Loaded
 
 NAMES = frozenset(name for name, b in BUILTINS.items() if b.synthetic)
@@ -21,6 +22,8 @@ def load(name: str, p: Mapping[str, Any]) -> Loaded:
     description = BUILTINS[name].description
     if name == "random_images":
         return _random_images(n, tuple(p["image_shape"]), int(p["num_classes"]), seed, description)
+    if name == "shapes_segmentation":
+        return segmentation.load(n, tuple(p["image_shape"]), noise, seed, description)
     rng = np.random.default_rng(seed)
     if name == "sine_regress":
         x, y = sine_regress(rng, n, int(p["seq_len"]), noise)

@@ -17,6 +17,7 @@ from graph_compiler.analysis import Analysis
 from graph_compiler.render import value as render
 
 from ...engine.regression_metrics import RegressionMetrics
+from ...engine.segmentation_metrics import SegmentationMetrics
 from ..artifacts import CLASSIFICATION_LOSSES, REGRESSION_LOSSES, RunFiles, loss_infos
 from ..run_facts import INITIAL_FILE, SKLEARN, dataset_params, recorded_threads
 from . import runtime
@@ -86,11 +87,15 @@ def generate_train_py(
         "normalization, loss, optimizer and schedule."
     )
     custom_src = ("\n\n" + "\n\n".join(custom_classes)) if custom_classes else ""
-    # the app's own MAE / RMSE / R² code, so that train.py reports the run's figures
+    # the app's own MAE / RMSE / R² and pixel accuracy / mean IoU code, so that train.py
+    # reports the run's figures
     regression_metrics_source = (
         "# copied from torchloom (server/engine/regression_metrics.py): the app computes its\n"
         "# validation MAE, RMSE and R² with this same class\n"
         + inspect.getsource(RegressionMetrics).rstrip()
+        + "\n\n\n# copied from torchloom (server/engine/segmentation_metrics.py): the app's pixel\n"
+        "# accuracy and mean IoU of per-pixel classifiers\n"
+        + inspect.getsource(SegmentationMetrics).rstrip()
     )
     # only what this script uses, so that it passes ruff as it is
     optional_imports = "import torch.nn.functional as F\n" if custom_classes else ""

@@ -7,7 +7,8 @@ Rules for this file, because its text *is* the exported script:
 - a function uses only the standard library, torch, the names the generated header defines (the
   slots below) and the other functions here: train.py imports nothing from torchloom;
 - `Model()` in main() is renamed to the graph's class when copied (the only rewrite);
-- RegressionMetrics comes from server/engine/regression_metrics.py, copied in the same way.
+- RegressionMetrics comes from server/engine/regression_metrics.py, copied in the same way, and
+  so does SegmentationMetrics (server/engine/segmentation_metrics.py).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from pathlib import Path
 import torch
 
 from ...engine.regression_metrics import RegressionMetrics
+from ...engine.segmentation_metrics import SegmentationMetrics
 
 # --- slots: what the generator writes per run (never copied from here) ----------------------
 # Stand-ins with the same names, so that the functions below import, lint and can be tested
@@ -134,10 +136,12 @@ def compute_loss(losses, outputs, batch):
 
 
 def evaluate(model, losses, x, y, batch_size, device, precision, y_stats):
-    """Validation: eval mode, no gradients; the mean loss, the accuracy of classifiers and the
-    MAE / RMSE / R² of regressions (in the data's own units: the target scaling undone)."""
+    """Validation: eval mode, no gradients; the mean loss, the accuracy of classifiers (per-pixel
+    classifiers: pixel accuracy and mean IoU) and the MAE / RMSE / R² of regressions (in the
+    data's own units: the target scaling undone)."""
     model.eval()
     total, count, correct = 0.0, 0, [0] * len(CLASSIFICATION_TERMS)
+    dense = [None] * len(CLASSIFICATION_TERMS)  # SegmentationMetrics of per-pixel terms
     regressions = [RegressionMetrics(device) for _ in REGRESSION_TERMS]
     with torch.no_grad():
         for start in range(0, len(x), batch_size):
@@ -154,6 +158,9 @@ def evaluate(model, losses, x, y, batch_size, device, precision, y_stats):
                 pred = outputs[ref]
                 if pred.dim() == 2 and batch["y"].dim() == 1:
                     correct[j] += int((pred.argmax(dim=1) == batch["y"]).sum())
+                elif SegmentationMetrics.applies(pred, batch["y"]):
+                    dense[j] = dense[j] or SegmentationMetrics(pred.shape[1], device)
+                    dense[j].update(pred, batch["y"])
             for j, term in enumerate(REGRESSION_TERMS):
                 ref = next(r for kind, r in losses[term][3] if kind == "output")
                 p, t = outputs[ref].float().double(), batch["y"].double()
@@ -165,8 +172,11 @@ def evaluate(model, losses, x, y, batch_size, device, precision, y_stats):
                 regressions[j].update(p, t)
     record = {"val_loss": total / max(count, 1)}
     for j, term in enumerate(CLASSIFICATION_TERMS):
-        key = "val_accuracy" if j == 0 else f"val_accuracy/{losses[term][0]}"
-        record[key] = correct[j] / max(count, 1)
+        suffix = "" if j == 0 else f"/{losses[term][0]}"
+        if dense[j] is not None:
+            record.update({f"val_{name}{suffix}": v for name, v in dense[j].compute().items()})
+        else:
+            record[f"val_accuracy{suffix}"] = correct[j] / max(count, 1)
     for j, term in enumerate(REGRESSION_TERMS):
         suffix = "" if j == 0 else f"/{losses[term][0]}"
         figures = regressions[j].compute()  # mae, rmse, r2 ({} without samples)
