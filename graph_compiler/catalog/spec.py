@@ -317,6 +317,9 @@ class NodeSpec:
     # init_code(params, "self.name") gives the __init__ statements that create it; the forward
     # reads the attribute itself (call returns the module reference).
     init_code: Callable[[Mapping[str, Any], str], list[str]] | None = None
+    # A layer's statements right after it is built in __init__ (Embedding's init_std:
+    # `nn.init.normal_(self.emb.weight, std=0.02)`), given its params and "self.name".
+    post_init: Callable[[Mapping[str, Any], str], list[str]] | None = None
     # Checks of the resolved params and input shapes that torch's own error would state poorly:
     # returns GraphErrors (message without the node's name, field set), empty when all is well.
     check: Callable[[Mapping[str, Any], Mapping[str, list]], list] | None = None
