@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 import zipfile
+from pathlib import Path
 
 import pytest
 import torch
@@ -131,6 +132,16 @@ def test_exported_train_py_reproduces_the_language_model_figures(lm_run):
     zipfile.ZipFile(io.BytesIO(data)).extractall(folder)
     text = (folder / "train.py").read_text()
     assert "ClassesLast(nn.CrossEntropyLoss(" in text and "class TokenMetrics" in text
+    ruff = Path(sys.executable).parent / "ruff"
+    project = Path(__file__).resolve().parent.parent / "pyproject.toml"
+    for config in ([], ["--config", str(project)]):
+        linted = subprocess.run(
+            [str(ruff), "check", "--no-cache", *config, "train.py"],
+            cwd=folder,
+            capture_output=True,
+            text=True,
+        )
+        assert linted.returncode == 0, linted.stdout + linted.stderr
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     done = subprocess.run(
         [sys.executable, "train.py", "--device", "cpu", "--epochs", "3"],

@@ -36,8 +36,9 @@ class TokenMetrics:
         return cls(device, -1 if classes_last else 1, int(inner.ignore_index), log_probs)
 
     def reset(self) -> None:
-        z = lambda: torch.zeros((), dtype=torch.float64, device=self.device)  # noqa: E731
-        self.n, self.correct, self.nll = z(), z(), z()
+        self.n, self.correct, self.nll = (
+            torch.zeros((), dtype=torch.float64, device=self.device) for _ in range(3)
+        )
 
     @torch.no_grad()
     def update(self, pred: torch.Tensor, target: torch.Tensor) -> None:
