@@ -84,7 +84,8 @@ class Generation:
 
     @classmethod
     def start(cls, model, tokenizer, prompt: str, settings, block_size: int, output: int = 0):
-        return cls(model, tokenizer, settings, block_size, Progress(prompt_ids(tokenizer, prompt)), output)
+        progress = Progress(prompt_ids(tokenizer, prompt))
+        return cls(model, tokenizer, settings, block_size, progress, output)
 
     @property
     def done(self) -> bool:
