@@ -14,6 +14,7 @@ from .artifacts import RunFiles, RunModel, loss_infos, run_files
 from .predict import head_of
 
 TOKENIZER_FILE = "tokenizer.json"
+SLICE_SECONDS = 0.1  # the server samples this long per analysis task, then streams the pieces
 
 
 @dataclass(frozen=True)
@@ -71,6 +72,19 @@ def language_model(rm: RunModel) -> LanguageModel:
     """The run as a language model; GenerationError saying what was expected otherwise."""
     facts = language_model_facts(rm.files, rm.analysis, rm.interface)
     return LanguageModel(rm, facts.tokenizer, facts.block_size, facts.output)
+
+
+def generation_slice(lm: LanguageModel, body: dict) -> dict:
+    """One slice of a generation the server streams: body {prompt, settings, progress (None to
+    start)} → {pieces, progress (to continue from), done}."""
+    settings = SampleSettings(**body["settings"])
+    progress = body.get("progress")
+    if progress is None:
+        g = lm.start(body["prompt"], settings)
+    else:
+        g = lm.generation(settings, progress)
+    pieces = list(g.run(body.get("seconds", SLICE_SECONDS)))
+    return {"pieces": pieces, "progress": g.progress, "done": g.done}
 
 
 def folder_run_files(folder: Path) -> RunFiles:
