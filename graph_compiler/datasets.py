@@ -51,6 +51,25 @@ def _regression(x_shape, samples, desc, y_dim: int = 1) -> DataInfo:
     )
 
 
+def _language_model(block_size: int, vocab: int, samples, desc) -> DataInfo:
+    """Windows of `block_size` token ids; the target is the next id at every position."""
+    return DataInfo(
+        (block_size,),
+        "int64",
+        (block_size,),
+        "int64",
+        "language_model",
+        vocab,
+        samples,
+        desc,
+        vocab_size=vocab,
+    )
+
+
+# the markov_text alphabet's size (server/engine/data/markov_text.py ALPHABET; a test keeps
+# the two equal)
+MARKOV_TEXT_VOCAB = 22
+
 _INFO = {
     "digits": lambda p: _classes((64,), 10, 1797, "sklearn digits, 8×8 images flattened to 64"),
     "digits_images": lambda p: _classes((1, 8, 8), 10, 1797, "sklearn digits as 1×8×8 images"),
@@ -70,6 +89,12 @@ _INFO = {
     "random_images": lambda p: _classes(
         tuple(p["image_shape"]), p["num_classes"], p["samples"], "random images (benchmarks)"
     ),
+    "markov_text": lambda p: _language_model(
+        p["seq_len"],
+        MARKOV_TEXT_VOCAB,
+        p["samples"],
+        "synthetic text from a seeded order-2 Markov chain (known entropy rate)",
+    ),
 }
 
 BUILTINS: dict[str, BuiltinSource] = {
@@ -79,7 +104,15 @@ BUILTINS: dict[str, BuiltinSource] = {
             {"samples": 0, "num_classes": 2, "seq_len": 1, "image_shape": (1, 1, 1)}
         ).description,
         synthetic=name
-        in {"moons", "circles", "spirals", "sine_classify", "sine_regress", "random_images"},
+        in {
+            "moons",
+            "circles",
+            "spirals",
+            "sine_classify",
+            "sine_regress",
+            "random_images",
+            "markov_text",
+        },
     )
     for name in _INFO
 }

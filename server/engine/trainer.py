@@ -461,6 +461,7 @@ class Trainer:
             class_names=self.loaded.class_names,
             task=self.loaded.task,
             device=self.placement.device,
+            tokenizer=self.loaded.tokenizer,
         )
 
     def _write_final_files(self) -> None:
