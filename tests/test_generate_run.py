@@ -111,6 +111,7 @@ def test_code_zip_sample_py_runs_without_the_repository(server, cli_text, tmp_pa
     names = set(zipfile.ZipFile(io.BytesIO(data)).namelist())
     assert {"sample.py", "sampling.py", "tokenizer.py", "tokenizer.json", "sample.json"} <= names
     zipfile.ZipFile(io.BytesIO(data)).extractall(tmp_path)
+    assert "python sample.py --prompt" in (tmp_path / "README.md").read_text()
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     done = subprocess.run(
         [sys.executable, "-I", "sample.py", *ARGS],
@@ -137,7 +138,9 @@ def test_a_classifier_zip_has_no_sample_py(server):
     files = folder_run_files(server.services.data.run_dir(DIGITS_RUN))
     rm = build_run_model(files, allow_custom_code=False)
     data = build_zip(files, rm.analysis, rm.interface, rm.class_name, server.services.data.root)
-    assert "sample.py" not in zipfile.ZipFile(io.BytesIO(data)).namelist()
+    archive = zipfile.ZipFile(io.BytesIO(data))
+    assert "sample.py" not in archive.namelist()
+    assert "sample.py" not in archive.read("README.md").decode()
 
 
 class Listener:

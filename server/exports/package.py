@@ -49,7 +49,10 @@ def build_zip(files: RunFiles, analysis: Analysis, interface, class_name: str, d
     train_py = generate_train_py(
         files, analysis, interface, class_name, data_arrays is not None, initial is not None
     )
-    readme = generate_readme(files, analysis, interface, class_name, data_arrays, data_note)
+    sample = _sample_files(files, analysis, interface, class_name)
+    readme = generate_readme(
+        files, analysis, interface, class_name, data_arrays, data_note, sample=bool(sample)
+    )
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
         archive.writestr("model.py", files.source.encode("utf-8"))
@@ -60,7 +63,7 @@ def build_zip(files: RunFiles, analysis: Analysis, interface, class_name: str, d
         archive.writestr("README.md", readme)
         if initial is not None:
             archive.writestr(INITIAL_FILE, initial)
-        for name, data in _sample_files(files, analysis, interface, class_name).items():
+        for name, data in sample.items():
             archive.writestr(name, data)
         if data_arrays is not None:
             npz = io.BytesIO()
