@@ -115,7 +115,9 @@ def register_generation(socketio: SocketIO) -> None:
     @socketio.on("generate_stop")
     def generate_stop(message):
         gen_id = message.get("id") if isinstance(message, dict) else None
-        return {"ok": generations.stop(request.sid, gen_id if isinstance(gen_id, str) else None)}
+        if not isinstance(gen_id, str):
+            return {"ok": False}
+        return {"ok": generations.stop(request.sid, gen_id)}
 
     @socketio.on("disconnect")
     def disconnect(*_):
