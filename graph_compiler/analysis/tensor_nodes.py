@@ -202,7 +202,7 @@ def resolve_inferred(
                 continue
             ctx.error(
                 "cannot_infer",
-                f"{node.display}: cannot infer {p.name} from the input",
+                f"{node.display}: cannot infer {p.name} from the input — set it ({p.description})",
                 node.id,
                 p.name,
                 scope.block,

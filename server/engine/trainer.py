@@ -47,6 +47,7 @@ from .run_folder import ENVIRONMENT_FILE, write_final_weights, write_static_file
 from .step_losses import check_finite, read_losses
 from .step_setup import choose_step
 from .steps import StepContext
+from .token_metrics import TokenMetrics
 from .validation import metric_terms, validate
 
 __all__ = [  # re-exported: server/api, server/exports and the tests import them from here
@@ -139,7 +140,7 @@ class Trainer:
         self.step_ctx: StepContext | None = None
         self.step_mode = ""
         self.step_fn = None  # eager_step(...) or a GraphedStep
-        self.metric_terms: list[tuple[int, TermMetrics]] = []
+        self.metric_terms: list[tuple[int, TermMetrics | TokenMetrics]] = []
 
     # --- control -----------------------------------------------------------------------------
 
