@@ -159,3 +159,20 @@ def test_a_model_that_is_not_a_language_model_is_refused(tok):
 
     with pytest.raises(GenerationError, match=r"\(B, T, vocabulary\) logits"):
         list(generate(Classifier(), tok, "ab", SampleSettings(max_new_tokens=2), 8))
+
+
+@pytest.mark.parametrize("kind", ["char", "byte", "bpe"])
+def test_streamed_pieces_add_up_to_the_decoded_ids(kind):
+    """Any id sequence (half characters and invalid bytes included): the pieces concatenate to
+    the decoding of all the ids, though only the ids since the last full character are
+    decoded again."""
+    from server.engine.sampling import TextStream
+
+    text = "naïve café — 東京 and ünïcödé, repeated: " * 8
+    tok = Tokenizer.train(kind, text, vocab_size=300, specials=("<pad>",))
+    rng = torch.Generator().manual_seed(0)
+    for _ in range(5):
+        ids = torch.randint(0, tok.vocab_size, (300,), generator=rng).tolist()
+        stream = TextStream(tok)
+        pieces = [stream.push(i) for i in ids] + [stream.flush()]
+        assert "".join(pieces) == tok.decode(ids)

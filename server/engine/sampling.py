@@ -101,19 +101,25 @@ def sample_ids(
 class TextStream:
     """Turns generated ids into text pieces whose concatenation is the decoded continuation. A
     byte-level token can end inside a multi-byte character: its text is held back until the
-    character is complete (or the stream ends)."""
+    character is complete (or the stream ends).
+
+    Only the ids since the last complete character are decoded again: decoding is
+    concatenative at character boundaries (char, byte and byte-level BPE tokenizers), so a long
+    generation costs linear, not quadratic, time."""
 
     def __init__(self, tokenizer, emitted: int = 0, ids: list[int] | None = None):
         self.tokenizer = tokenizer
-        self.ids: list[int] = list(ids or [])
-        self.emitted = emitted  # characters of the decoded continuation already given out
+        self.ids: list[int] = list(ids or [])  # since the last complete character
+        self.emitted = emitted  # characters of their text already given out
 
     def push(self, token: int) -> str:
         self.ids.append(token)
         text = self.tokenizer.decode(self.ids)
         if text.endswith("\ufffd"):  # maybe half a character: wait for the rest
             return ""
-        return self._take(text)
+        piece = self._take(text)
+        self.ids, self.emitted = [], 0  # a character boundary: start afresh
+        return piece
 
     def flush(self) -> str:
         return self._take(self.tokenizer.decode(self.ids))

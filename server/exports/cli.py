@@ -47,6 +47,9 @@ def cmd_generate(args) -> int:
     except (ApiError, GenerationError) as exc:
         print(f"torchloom: {getattr(exc, 'message', exc)}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:  # Ctrl-C: stop sampling, keep what was printed
+        sys.stdout.write("\n")
+        return 130
     if sys.stdout.isatty():  # end the line on a terminal; piped, the output is the continuation
         sys.stdout.write("\n")
     return 0
