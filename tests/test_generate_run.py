@@ -5,6 +5,7 @@ language models, bad prompts and Stop are handled."""
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import subprocess
@@ -78,17 +79,22 @@ def cli(args: list[str], capsys) -> tuple[int, str, str]:
 
 @pytest.fixture(scope="module")
 def cli_text(server) -> str:
-    folder = server.services.data.run_dir(LM_RUN)
-    lm = language_model(build_run_model(folder_run_files(folder), allow_custom_code=False))
-    return "".join(lm.start("the ", SETTINGS).run())
+    """What `torchloom generate RUN_DIR` ARGS prints."""
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert torchloom(["generate", str(server.services.data.run_dir(LM_RUN)), *ARGS]) == 0
+    return out.getvalue()
 
 
 def test_the_cli_streams_the_engines_generation(server, cli_text, capsys):
-    code, out, err = cli([str(server.services.data.run_dir(LM_RUN)), *ARGS], capsys)
-    assert code == 0, err
-    assert out == cli_text
-    assert len(out) == 60 and set(out) <= set(ALPHABET)
-    assert cli([str(server.services.data.run_dir(LM_RUN)), *ARGS], capsys)[1] == out  # same seed
+    folder = server.services.data.run_dir(LM_RUN)
+    lm = language_model(build_run_model(folder_run_files(folder), allow_custom_code=False))
+    assert lm.block_size == SEQ
+    assert cli_text == "".join(lm.start("the ", SETTINGS).run())
+    assert len(cli_text) == 60 and set(cli_text) <= set(ALPHABET)
+    assert cli([str(folder), *ARGS], capsys) == (0, cli_text, "")  # the seed fixes it
+    code, other, _ = cli([str(folder), *ARGS[:-4], "--seed", "4", "--temperature", "0.9"], capsys)
+    assert code == 0 and other != cli_text
 
 
 def test_the_cli_explains_what_it_cannot_do(server, capsys):
