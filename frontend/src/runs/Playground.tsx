@@ -388,13 +388,22 @@ export function Playground({ row }: { row: RunRow | undefined }) {
     setSpec(null);
     if (!row || !ready) return;
     let live = true;
+    const evaluate = () =>
+      runsApi.evaluation(row.id).then(
+        (e) => live && setEv(e),
+        (e) => live && setEvError(errorText(e)),
+      );
     loadSpec(row).then(
-      (s) => live && setSpec(s),
-      () => live && setSpec(null),
-    );
-    runsApi.evaluation(row.id).then(
-      (e) => live && setEv(e),
-      (e) => live && setEvError(errorText(e)),
+      (s) => {
+        if (!live) return;
+        setSpec(s);
+        if (s?.kind !== "text") void evaluate(); // a language model's playground is generation
+      },
+      () => {
+        if (!live) return;
+        setSpec(null);
+        void evaluate();
+      },
     );
     return () => {
       live = false;
