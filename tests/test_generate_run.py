@@ -13,17 +13,19 @@ import sys
 import threading
 import zipfile
 
+import numpy as np
 import pytest
 
 from server.cli import main as torchloom
 from server.engine.data.markov_text import ALPHABET
+from server.engine.data.markov_text import chain as markov_chain
 from server.engine.generate import SampleSettings
 from server.engine.trainer import Trainer
 from server.exports import build_zip
 from server.exports.artifacts import build_run_model
 from server.exports.language_model import folder_run_files, language_model
 from server.storage import runs as store
-from tests.helpers import chain
+from tests.helpers import chain, document, edge, node
 from tests.run_folders import fabricated_run
 from tests.server_live import LiveServer
 
@@ -41,17 +43,39 @@ SETTINGS = SampleSettings(max_new_tokens=60, temperature=0.9, seed=3)
 
 
 def lm_document() -> dict:
-    """A tiny char model on markov_text: token embedding → linear head (a bigram model)."""
-    return chain(
-        {"source": "markov_text", "seq_len": SEQ, "samples": 512},
-        [
-            ("Embedding", {"num_embeddings": V, "embedding_dim": 24}),
-            ("Linear", {"out_features": V}),
-        ],
-        optimizer_params={"lr": 0.02},
-        training={"epochs": 3, "batch_size": 64},
-        name="tiny lm",
-    )
+    """A tiny GPT on markov_text: token + position embeddings, one causal pre-norm encoder
+    layer, a linear head. Generation past SEQ tokens crops the context (its position table
+    holds SEQ rows) and shorter contexts go through the causal mask of their own length."""
+    nodes = [
+        node("data", "Dataset", {"source": "markov_text", "seq_len": SEQ, "samples": 2048}),
+        node("tok", "Embedding", {"num_embeddings": V, "embedding_dim": 32}),
+        node("pos_ids", "PositionIds"),
+        node("pos", "Embedding", {"num_embeddings": SEQ, "embedding_dim": 32}),
+        node("add", "Add"),
+        node(
+            "block",
+            "TransformerEncoderLayer",
+            {"d_model": 32, "nhead": 2, "dim_feedforward": 64, "dropout": 0.0}
+            | {"causal": True, "norm_first": True},
+        ),
+        node("head", "Linear", {"out_features": V}),
+        node("loss", "CrossEntropyLoss"),
+        node("opt", "Adam", {"lr": 0.03}),
+        node("train", "Training", {"epochs": 4, "batch_size": 64}),
+    ]
+    edges = [
+        edge("data", "tok", "x"),
+        edge("data", "pos_ids", "x"),
+        edge("pos_ids", "pos"),
+        edge("tok", "add"),
+        edge("pos", "add"),
+        edge("add", "block"),
+        edge("block", "head"),
+        edge("head", "loss", "out", "input"),
+        edge("data", "loss", "y", "target"),
+        edge("loss", "opt", "loss", "loss"),
+    ]
+    return document(nodes, edges, name="tiny gpt")
 
 
 @pytest.fixture(scope="module")
@@ -60,6 +84,7 @@ def server(tmp_path_factory):
         tmp_path_factory.mktemp("gen"), start_runner=False, seed_examples=False, analysis_workers=1
     )
     services = live.services
+    services.analysis.start()  # its process warms up (imports torch) while the model trains
     folder = services.data.run_dir(LM_RUN)
     document = lm_document()
     result = Trainer(document, run_id=LM_RUN, out_dir=folder, overrides={"device": "cpu"}).run()
@@ -97,6 +122,18 @@ def test_the_cli_streams_the_engines_generation(server, cli_text, capsys):
     assert code == 0 and other != cli_text
 
 
+def test_samples_follow_the_sources_rules(server):
+    """Most sampled trigrams are ones the source's order-2 chain can produce (a uniform guess
+    manages about 3 in 22; the tiny model, trained for seconds, about 0.7)."""
+    folder = server.services.data.run_dir(LM_RUN)
+    lm = language_model(build_run_model(folder_run_files(folder), allow_custom_code=False))
+    settings = SampleSettings(max_new_tokens=300, temperature=0.8, seed=1)
+    text = "".join(lm.start("the " * 10, settings).run())  # a prompt longer than the block
+    ids = np.array([ALPHABET.index(c) for c in text])
+    possible = markov_chain(0).probs[ids[:-2], ids[1:-1], ids[2:]] > 0
+    assert possible.mean() >= 0.5, text
+
+
 def test_the_cli_explains_what_it_cannot_do(server, capsys):
     runs = server.services.data.run_dir(LM_RUN).parent
     code, _, err = cli([str(runs / DIGITS_RUN), "--prompt", "a"], capsys)
@@ -129,15 +166,6 @@ def test_code_zip_sample_py_runs_without_the_repository(server, cli_text, tmp_pa
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout == cli_text
-    bad = subprocess.run(
-        [sys.executable, "-I", "sample.py", "--prompt", "Q"],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert bad.returncode == 1 and "'Q' at position 0" in bad.stderr
 
 
 def test_a_classifier_zip_has_no_sample_py(server):
