@@ -9,10 +9,11 @@ prompt, streamed to the asking client as it is sampled.
 
 The model never runs in the web process when the server has analysis processes (the same
 isolation as predictions, server/exports/isolated.py): a background task asks them for one
-slice of sampling at a time (SLICE_SECONDS), emits that slice's pieces, and continues from the
-slice's saved progress, so a Stop (or the client leaving) takes effect between slices and the
-text is exactly what one uninterrupted generation with the same seed gives. One generation per
-client: a new one stops the one before.
+slice of sampling at a time (language_model.SLICE_SECONDS; longer for a graph with custom code,
+whose every slice runs in a fresh process that builds the model again), emits that slice's
+pieces, and continues from the slice's saved progress, so a Stop (or the client leaving) takes
+effect between slices and the text is exactly what one uninterrupted generation with the same
+seed gives. One generation per client: a new one stops the one before.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ log = logging.getLogger("torchloom.generation")
 
 SETTINGS = ("max_new_tokens", "temperature", "top_k", "seed")
 MAX_PROMPT_CHARS = 10_000
+USER_CODE_SLICE_SECONDS = 3.0
 
 
 def generation_request(message) -> tuple[str, str, SampleSettings] | str:
@@ -130,6 +132,9 @@ def _stream(socketio, services, generations, sid, gen_id, files, body, stop) -> 
     from .exports.isolated import run_model_task, unwrap
 
     allow = services.config.allow_custom_code
+    user_code = allow and has_custom_code(files.document)
+    if user_code:  # each slice is a fresh process that builds the model again: longer slices
+        body = {**body, "seconds": USER_CODE_SLICE_SECONDS}
     datasets_root = Path(services.data.root) / "datasets"
     end: dict = {"id": gen_id, "reason": "done"}
     try:
@@ -144,7 +149,7 @@ def _stream(socketio, services, generations, sid, gen_id, files, body, stop) -> 
                 body,
                 datasets_root,
                 allow,
-                user_code=allow and has_custom_code(files.document),
+                user_code=user_code,
             )
             piece = unwrap(result)
             for text in piece["pieces"]:
