@@ -15,11 +15,14 @@ export function GeneratePanel({ runId }: { runId: string }) {
     const socket = feedSocket();
     const onPiece = (m: { id: string; text: string }) => dispatch({ type: "piece", id: m.id, text: m.text });
     const onEnd = (m: Extract<GenAction, { type: "end" }>) => dispatch({ ...m, type: "end" });
+    const onLost = () => dispatch({ type: "lost" });
     socket.on("generation", onPiece);
     socket.on("generation_end", onEnd);
+    socket.on("disconnect", onLost);
     return () => {
       socket.off("generation", onPiece);
       socket.off("generation_end", onEnd);
+      socket.off("disconnect", onLost);
       if (idRef.current) socket.emit("generate_stop", { id: idRef.current });
     };
   }, [runId]);
@@ -91,7 +94,7 @@ export function GeneratePanel({ runId }: { runId: string }) {
           {formError ?? state.error}
         </div>
       )}
-      <pre className="pg-text" data-testid="pg-text" aria-label="Generated text" aria-live="polite" tabIndex={0}>
+      <pre className="pg-text" data-testid="pg-text" role="log" aria-label="Generated text" tabIndex={0}>
         <span className="muted">{state.prompt}</span>
         {state.text}
       </pre>

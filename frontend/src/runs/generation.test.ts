@@ -38,6 +38,14 @@ describe("generation state", () => {
     expect(genReducer(initialGen, { type: "stop" })).toBe(initialGen);
   });
 
+  it("a lost connection ends a running generation with a notice, and nothing else", () => {
+    const s = run([{ type: "start", prompt: "a" }, { type: "started", id: "g" }, { type: "piece", id: "g", text: "b" }, { type: "lost" }]);
+    expect(s).toMatchObject({ status: "error", text: "b", error: expect.stringContaining("connection") });
+    const done = run([{ type: "end", id: "g", reason: "done" }], { ...s, status: "streaming", error: null });
+    expect(genReducer(done, { type: "lost" })).toBe(done);
+    expect(genReducer({ ...initialGen, status: "starting" }, { type: "lost" }).status).toBe("error");
+  });
+
   it("a refused start shows the server's reason", () => {
     const s = run([{ type: "start", prompt: "a" }, { type: "refused", error: "run r is not a language-model run" }]);
     expect(s).toMatchObject({ status: "error", error: "run r is not a language-model run" });

@@ -21,7 +21,9 @@ export type GenAction =
   | { type: "refused"; error: string }
   | { type: "piece"; id: string; text: string }
   | { type: "end"; id: string; reason: "done" | "stopped" | "error"; error?: string }
-  | { type: "stop" };
+  | { type: "stop" }
+  /** the socket disconnected: the server ended any generation of this client */
+  | { type: "lost" };
 
 export const initialGen: GenState = { status: "idle", id: null, prompt: "", text: "", error: null };
 
@@ -40,6 +42,8 @@ export function genReducer(s: GenState, a: GenAction): GenState {
       return { ...s, status: a.reason, error: a.reason === "error" ? (a.error ?? "the generation failed") : null };
     case "stop":
       return s.status === "streaming" ? { ...s, status: "stopping" } : s;
+    case "lost":
+      return isRunning(s) ? { ...s, status: "error", error: "The connection to the server was lost; generate again." } : s;
   }
 }
 
