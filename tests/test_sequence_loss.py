@@ -19,41 +19,8 @@ from graph_compiler.build import compile_graph
 from graph_compiler.plan import build_plan
 from server.engine.token_metrics import TokenMetrics
 from server.engine.trainer import Trainer
-from tests.helpers import chain, codes, document, edge, errors_with, node
-
-VOCAB = 22  # markov_text's alphabet
-
-
-def lm_doc(
-    *,
-    seq_len: int = 16,
-    head: int = VOCAB,
-    loss: str = "CrossEntropyLoss",
-    loss_params: dict | None = None,
-    epochs: int = 2,
-    samples: int = 300,
-) -> dict:
-    """markov_text → Embedding → Linear head (→ LogSoftmax for NLLLoss) → loss ← y."""
-    nodes = [
-        node("data", "Dataset", {"source": "markov_text", "samples": samples, "seq_len": seq_len}),
-        node("emb", "Embedding", {"num_embeddings": VOCAB, "embedding_dim": 24}),
-        node("head", "Linear", {"out_features": head}),
-        node("loss", loss, dict(loss_params or {})),
-        node("opt", "Adam", {"lr": 0.01}),
-        node("train", "Training", {"epochs": epochs, "batch_size": 32, "device": "cpu"}),
-    ]
-    edges = [edge("data", "emb", "x"), edge("emb", "head")]
-    last = "head"
-    if loss == "NLLLoss":
-        nodes.append(node("logsm", "LogSoftmax", {"dim": -1}))
-        edges.append(edge("head", "logsm"))
-        last = "logsm"
-    edges += [
-        edge(last, "loss", target_port="input"),
-        edge("data", "loss", "y", "target"),
-        edge("loss", "opt", "loss", "loss"),
-    ]
-    return document(nodes, edges)
+from tests.helpers import chain, codes, edge, errors_with, node
+from tests.language_models import VOCAB, lm_doc
 
 
 @pytest.mark.parametrize("loss", ["CrossEntropyLoss", "NLLLoss"])

@@ -53,9 +53,11 @@ def _finish(
         if state is not None:
             from safetensors.torch import save_file
 
+            from ..weights import savable
+
             carried, unused = carry_weights(compile_graph(analysis), graph, state)
             weights_path = out.with_suffix(".safetensors")
-            save_file(carried, str(weights_path))
+            save_file(savable(carried), str(weights_path))
     out.write_text(json.dumps(document, indent=2) + "\n")
     problems = [
         e for e in analysis.error_list if not any(e.node == o.split(":")[0] for o in graph.opaque)

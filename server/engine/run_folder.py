@@ -58,8 +58,9 @@ def write_final_weights(out_dir: Path, model: torch.nn.Module) -> None:
     """The finished model's weights, as safetensors (loadable without pickle)."""
     from safetensors.torch import save_file
 
-    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    save_file(state, str(out_dir / "model.safetensors"))
+    from graph_compiler.weights import savable
+
+    save_file(savable(model.state_dict()), str(out_dir / "model.safetensors"))
 
 
 def _jsonable(state: Mapping[str, Any]) -> dict:
