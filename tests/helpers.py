@@ -10,6 +10,9 @@ feeding an Adam optimizer, plus a Training node. Node ids are `data`, the layer 
 from __future__ import annotations
 
 import copy
+import os
+import subprocess
+import sys
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -198,3 +201,17 @@ def loss_on(doc: dict, node_id: str, port: str = "out") -> dict:
     doc["edges"] += [edge(node_id, "loss", port, "input"), edge(node_id, "loss", port, "target")]
     find_node(doc, "loss")["type"] = "MSELoss"
     return doc
+
+
+def run_unpacked(folder: Any, *args: str, timeout: int = 300, **env: str):
+    """Run `python ARGS` in an unpacked export (code.zip) the way its user would: the
+    repository not on the path. Extra environment variables as keywords."""
+    clean = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    return subprocess.run(
+        [sys.executable, *args],
+        cwd=folder,
+        env={**clean, **env},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )

@@ -21,6 +21,7 @@ from safetensors.torch import load_file
 
 from server.engine.trainer import Trainer
 from server.storage import runs as store
+from tests.helpers import run_unpacked
 from tests.server_app import AUTH, make_app
 
 pytestmark = [
@@ -272,15 +273,9 @@ def test_train_py_reproduces_a_run_on_its_thread_count_whatever_the_machine_defa
     assert "THREADS = 1" in (folder / "train.py").read_text()
     assert "--threads" in (folder / "README.md").read_text()
 
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    env["OMP_NUM_THREADS"] = "2"  # what torch would use on a 2-core machine
-    done = subprocess.run(
-        [sys.executable, "train.py", "--device", "cpu", "--step-log", "steps.jsonl"],
-        cwd=folder,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
+    # OMP_NUM_THREADS: what torch would use on a 2-core machine
+    done = run_unpacked(
+        folder, "train.py", "--device", "cpu", "--step-log", "steps.jsonl", OMP_NUM_THREADS="2"
     )
     assert done.returncode == 0, done.stderr[-3000:]
     assert "(1 threads)" in done.stdout.splitlines()[0]

@@ -7,9 +7,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import os
-import subprocess
-import sys
 import threading
 import zipfile
 
@@ -25,7 +22,7 @@ from server.exports import build_zip
 from server.exports.artifacts import build_run_model
 from server.exports.language_model import folder_run_files, language_model
 from server.storage import runs as store
-from tests.helpers import chain, document, edge, node
+from tests.helpers import chain, document, edge, node, run_unpacked
 from tests.run_folders import fabricated_run
 from tests.server_live import LiveServer
 
@@ -155,15 +152,7 @@ def test_code_zip_sample_py_runs_without_the_repository(server, cli_text, tmp_pa
     assert {"sample.py", "sampling.py", "tokenizer.py", "tokenizer.json", "sample.json"} <= names
     zipfile.ZipFile(io.BytesIO(data)).extractall(tmp_path)
     assert "python sample.py --prompt" in (tmp_path / "README.md").read_text()
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    done = subprocess.run(
-        [sys.executable, "-I", "sample.py", *ARGS],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    done = run_unpacked(tmp_path, "-I", "sample.py", *ARGS, timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout == cli_text
 

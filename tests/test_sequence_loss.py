@@ -5,7 +5,6 @@ the engine and in the exported train.py."""
 import io
 import json
 import math
-import os
 import subprocess
 import sys
 import zipfile
@@ -20,7 +19,7 @@ from graph_compiler.build import compile_graph
 from graph_compiler.plan import build_plan
 from server.engine.token_metrics import TokenMetrics
 from server.engine.trainer import Trainer
-from tests.helpers import chain, codes, edge, errors_with, node
+from tests.helpers import chain, codes, edge, errors_with, node, run_unpacked
 from tests.language_models import VOCAB, lm_doc
 
 
@@ -142,15 +141,7 @@ def test_exported_train_py_reproduces_the_language_model_figures(lm_run):
             text=True,
         )
         assert linted.returncode == 0, linted.stdout + linted.stderr
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    done = subprocess.run(
-        [sys.executable, "train.py", "--device", "cpu", "--epochs", "3"],
-        cwd=folder,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    done = run_unpacked(folder, "train.py", "--device", "cpu", "--epochs", "3")
     assert done.returncode == 0, done.stderr[-3000:]
     final = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")][-1]
     expected = result.history[-1]

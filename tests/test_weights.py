@@ -7,8 +7,6 @@ from __future__ import annotations
 import io
 import json
 import os
-import subprocess
-import sys
 import types
 import zipfile
 from pathlib import Path
@@ -27,7 +25,7 @@ from graph_compiler.weights import (
 )
 from server.engine.trainer import Trainer, prepare_document
 from server.storage import runs as run_store
-from tests.helpers import find_node, mlp, set_params
+from tests.helpers import find_node, mlp, run_unpacked, set_params
 from tests.server_app import AUTH, make_app
 
 pytestmark = [
@@ -323,15 +321,7 @@ def test_a_run_starts_from_uploaded_weights_and_train_py_follows(server, tmp_pat
     assert "initial_state_dict.pt" in (folder / "README.md").read_text()
     source_py = (folder / "train.py").read_text()
     assert 'FROZEN = ["encoder"]' in source_py
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    done = subprocess.run(
-        [sys.executable, "train.py", "--device", "cpu", "--checkpoint-every", "0"],
-        cwd=folder,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    done = run_unpacked(folder, "train.py", "--device", "cpu", "--checkpoint-every", "0")
     assert done.returncode == 0, done.stderr[-3000:]
     trained = torch.load(folder / "trained_state_dict.pt", weights_only=True)
     assert torch.equal(trained["encoder.weight"], initial["encoder.weight"])  # frozen
