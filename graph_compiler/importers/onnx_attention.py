@@ -31,6 +31,7 @@ class EncoderMatch:
     params: dict = field(default_factory=dict)
     weights: dict = field(default_factory=dict)
     type_: str = "TransformerEncoderLayer"  # the catalog node the region becomes
+    more: dict = field(default_factory=dict)  # its other input ports: port → ONNX value
 
 
 def find_encoder_layers(nodes: list, consts: dict, shapes: dict, outputs: set[str], opsets) -> list:
