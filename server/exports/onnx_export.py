@@ -18,6 +18,7 @@ import torch
 from ..errors import ApiError
 from ..storage.files import contained
 from .artifacts import RunModel
+from .onnx_optimize import optimize_keeping_batch_norm
 
 MAX_SAMPLES = 64
 TOLERANCE = 1e-4
@@ -192,7 +193,8 @@ def write_onnx(
     path: Path,
 ) -> None:
     """The export every model.onnx goes through (also the importers' tests): torch.export with a
-    dynamic batch (non-strict, then strict), then the dynamo ONNX exporter, weights inline."""
+    dynamic batch (non-strict, then strict), then the dynamo ONNX exporter, weights inline,
+    eval-mode batch norms kept as BatchNormalization ops (not folded into the convolutions)."""
     batch = torch.export.Dim("batch", min=1)
     dynamic: tuple = tuple({0: batch} for _ in args)
     target = model
@@ -209,16 +211,17 @@ def write_onnx(
     if program is None:
         raise OnnxExportError("trace", errors)
     try:
-        torch.onnx.export(
+        exported = torch.onnx.export(
             program,
             args,
-            str(path),
             dynamo=True,
             input_names=input_names,
             output_names=output_names,
-            external_data=False,
+            optimize=False,  # the same clean-up follows, batch norms kept (onnx_optimize.py)
             verbose=False,
         )
+        optimize_keeping_batch_norm(exported.model)
+        exported.save(str(path), external_data=False)
     except Exception as exc:
         raise OnnxExportError("convert", [exc]) from None
 
