@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .analysis import MODEL_ROLES, Analysis, NodeResult, Scope, ScopeResult, analyze
+from .analysis.ties import tied_to
 from .catalog.attention import CAUSAL_MASK
 from .custom import custom_class_source
 from .errors import GraphCompileError
@@ -236,6 +237,7 @@ class _Generator:
                     uses[(e.source, e.source_port)] += 1
 
         init: list[str] = []
+        ties: list[str] = []  # after every module exists: `self.head.weight = self.emb.weight`
         forward: list[str] = []
         last_use = self.last_uses(scope, nodes, outputs)
         live_vars: dict[str, tuple[str, str]] = {v: k for k, v in variables.items()}
@@ -260,6 +262,10 @@ class _Generator:
                 for pname, arg in (plan.varying.get(node_id, {}) if plan else {}).items():
                     params[pname] = Raw(arg)
                 init.append(_assign(f"self.{attr}", constructor(spec, params)))
+                if spec.post_init is not None:
+                    init.extend(spec.post_init(r.params, module_ref))
+                if tied_to(r.params) in names:
+                    ties.append(f"self.{attr}.weight = self.{names[tied_to(r.params)]}.weight")
             elif spec.role == "custom":
                 init.append(f"self.{attr} = {self.custom_class(r)}()")
             elif spec.role == "block":
@@ -291,6 +297,8 @@ class _Generator:
         ctor_args = "".join(f", {a}" for a in (plan.args if plan else []))
         lines.append(f"{INDENT}def __init__(self{ctor_args}):")
         lines.append(f"{INDENT * 2}super().__init__()")
+        if ties:
+            init += ["# weight tying: one tensor, two uses", *ties]
         lines += [INDENT * 2 + line for chunk in init for line in chunk.splitlines()]
         lines.append("")
         lines.append(f"{INDENT}def forward(self, {', '.join(args)}):")

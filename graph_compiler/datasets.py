@@ -53,6 +53,25 @@ def _regression(x_shape, samples, desc, y_dim: int = 1) -> DataInfo:
     )
 
 
+def _language_model(block_size: int, vocab: int, samples, desc) -> DataInfo:
+    """Windows of `block_size` token ids; the target is the next id at every position."""
+    return DataInfo(
+        (block_size,),
+        "int64",
+        (block_size,),
+        "int64",
+        "language_model",
+        vocab,
+        samples,
+        desc,
+        vocab_size=vocab,
+    )
+
+
+# the markov_text alphabet's size (server/engine/data/markov_text.py ALPHABET; a test keeps
+# the two equal)
+MARKOV_TEXT_VOCAB = 22
+
 _INFO = {
     "digits": lambda p: _classes((64,), 10, 1797, "sklearn digits, 8×8 images flattened to 64"),
     "digits_images": lambda p: _classes((1, 8, 8), 10, 1797, "sklearn digits as 1×8×8 images"),
@@ -81,6 +100,12 @@ _INFO = {
         pad_id=0,
     ),
     "shapes_segmentation": lambda p: _segmentation(tuple(p["image_shape"]), p["samples"]),
+    "markov_text": lambda p: _language_model(
+        p["seq_len"],
+        MARKOV_TEXT_VOCAB,
+        p["samples"],
+        "synthetic text from a seeded order-2 Markov chain (known entropy rate)",
+    ),
 }
 
 # shapes_segmentation: per-pixel class 0 is the background, then one class per shape kind
@@ -116,6 +141,7 @@ BUILTINS: dict[str, BuiltinSource] = {
             "sine_regress",
             "random_images",
             "shapes_segmentation",
+            "markov_text",
         },
     )
     for name in _INFO

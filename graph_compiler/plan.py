@@ -16,6 +16,7 @@ from .codegen import ModelInterface
 from .custom import as_layer_params, custom_layer_factory
 from .datasets import DataInfo
 from .infer import torch_kwargs
+from .loss_layout import ClassesLast
 
 
 @dataclass(frozen=True)
@@ -26,6 +27,7 @@ class LossTerm:
     weight: float
     # where each loss argument comes from: ("output", index) or ("data", "x" | "y")
     sources: tuple[tuple[str, Any], ...]
+    type: str  # the catalog type ("CrossEntropyLoss"); `module` may wrap it (ClassesLast)
 
 
 @dataclass
@@ -89,7 +91,12 @@ def build_plan(
 
     losses = [
         LossTerm(
-            w.node_id, w.label, _loss_module(a.result(w.node_id)).to(device), w.weight, w.sources
+            w.node_id,
+            w.label,
+            _loss_module(a.result(w.node_id)).to(device),
+            w.weight,
+            w.sources,
+            w.type,
         )
         for w in loss_wiring(a, compiled.interface)
     ]
@@ -134,6 +141,9 @@ class LossWiring:
     type: str
     weight: float
     sources: tuple[tuple[str, Any], ...]  # ("output", index) or ("data", "x" | "y")
+    # CrossEntropyLoss / NLLLoss: 1, or -1 where the scores have their classes last ((B, T, V)
+    # logits): the module is then wrapped in ClassesLast
+    class_dim: int = 1
 
 
 def loss_wiring(a: Analysis, interface: ModelInterface) -> list[LossWiring]:
@@ -152,7 +162,12 @@ def loss_wiring(a: Analysis, interface: ModelInterface) -> list[LossWiring]:
                 sources.append(("output", outputs.index((src.source, src.source_port))))
         terms.append(
             LossWiring(
-                e.source, r.label, r.spec.type, float(r.params["loss_weight"]), tuple(sources)
+                e.source,
+                r.label,
+                r.spec.type,
+                float(r.params["loss_weight"]),
+                tuple(sources),
+                int(r.params.get("class_dim", 1)),
             )
         )
     return terms
@@ -161,7 +176,8 @@ def loss_wiring(a: Analysis, interface: ModelInterface) -> list[LossWiring]:
 def _loss_module(r: NodeResult) -> nn.Module:
     if r.spec.type == "CustomLoss":
         return custom_layer_factory(as_layer_params(r.spec.type, r.params))()
-    return r.spec.torch_class(**torch_kwargs(r.spec, r.params))
+    module = r.spec.torch_class(**torch_kwargs(r.spec, r.params))
+    return ClassesLast(module) if r.params.get("class_dim") == -1 else module
 
 
 def _scheduler(a, scope, node_id: str, optimizer, settings: dict, interval: str, offset: int):

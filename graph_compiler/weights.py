@@ -63,6 +63,23 @@ def read_weights_file(path: Path) -> dict[str, torch.Tensor]:
     return read_weights(data, path.name)
 
 
+def savable(state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The state_dict as safetensors can write it: detached, contiguous CPU tensors, each with
+    its own memory. safetensors refuses tensors that share memory, and a tied weight (a Linear
+    head sharing an Embedding's table) is one tensor under two keys: the second key gets a copy,
+    which loads back into the one shared parameter."""
+    out: dict[str, torch.Tensor] = {}
+    seen: set[int] = set()
+    for key, tensor in state.items():
+        t = tensor.detach().cpu().contiguous()
+        storage = t.untyped_storage().data_ptr()
+        if t.numel() and storage in seen:
+            t = t.clone()
+        seen.add(t.untyped_storage().data_ptr())
+        out[key] = t
+    return out
+
+
 def _looks_like_safetensors(data: bytes) -> bool:
     # 8-byte little-endian header length, then a JSON object
     return len(data) > 9 and data[8:9] == b"{" and int.from_bytes(data[:8], "little") < len(data)

@@ -1,4 +1,4 @@
-"""The `torchloom` command: the compiler's commands plus `train` and `serve`."""
+"""The `torchloom` command: the compiler's commands plus `train`, `serve` and `generate`."""
 
 from __future__ import annotations
 
@@ -115,10 +115,12 @@ def cmd_serve(args) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     from .engine.cli import add_train_command
+    from .exports.cli import add_generate_command
 
     parser, sub = build_parser()
     add_train_command(sub)
     add_serve_command(sub)
+    add_generate_command(sub)
     args = parser.parse_args(argv)
     return args.func(args)
 

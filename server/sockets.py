@@ -51,6 +51,10 @@ def subscription(message) -> tuple[str, int] | str:
 def register(socketio: SocketIO) -> None:
     # called after every init_app: each app gets its own Socket.IO server, which needs the
     # handlers registered on it
+    from .generation_events import register_generation
+
+    register_generation(socketio)
+
     @socketio.on("connect")
     def connect(auth=None):
         cfg = current_app.config["TORCHLOOM"]

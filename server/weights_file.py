@@ -45,7 +45,9 @@ def check_file_task(
     if out_text is not None:
         from safetensors.torch import save_file
 
-        save_file({k: v.detach().contiguous() for k, v in selected.items()}, out_text)
+        from graph_compiler.weights import savable
+
+        save_file(savable(selected), out_text)
     return {"report": report.to_dict(), "tensors": len(selected)}
 
 

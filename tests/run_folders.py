@@ -12,6 +12,7 @@ from safetensors.torch import save_file
 
 from graph_compiler import compile_graph
 from graph_compiler.build import CompiledGraph
+from graph_compiler.weights import savable
 from server.engine.data import Normalizer, load_data, split
 from server.engine.trainer import prepare_document
 from server.storage import runs as store
@@ -48,7 +49,7 @@ def fabricated_run(
     model = compiled.instantiate(seed=0)
     if adjust is not None:
         adjust(model)
-    save_file(dict(model.state_dict()), str(folder / "model.safetensors"))
+    save_file(savable(model.state_dict()), str(folder / "model.safetensors"))  # tied weights
     store.create(services.db, run_id, "project", 1, raw, {}, str(folder))
     store.update_run(services.db, run_id, status="finished")
     return folder, compiled, model

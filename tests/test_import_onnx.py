@@ -89,6 +89,15 @@ REIMPORTED = [
     ("text_classifier", "00000000000000ba"),
     ("unet_segmentation", "00000000000000bc"),
     ("vit_tiny", "00000000000000bd"),
+    pytest.param(
+        "gpt_mini",
+        "00000000000000be",
+        marks=pytest.mark.xfail(
+            strict=True,
+            reason="token-id inputs: import-onnx reads every graph input as float32, and the "
+            "Embedding then refuses it",
+        ),
+    ),
 ]
 
 

@@ -126,3 +126,28 @@ def test_upload_with_a_text_column_gives_token_params(client):
     assert params["text_column"] == "review" and params["max_length"] == 8
     assert params["x_dtype"] == "int64" and params["pad_id"] == 0 and params["x_shape"] == [8]
     assert r.get_json()["preview"]["samples"][0]["text"] == "good fil"
+
+
+def test_the_tokenizer_learns_from_the_training_rows_only(tmp_path):
+    """Characters that only validation rows hold are <unk> to the model, as they would be for
+    text it meets after training; with a validation file every row trains."""
+    from server.engine.data.split import split_order
+
+    n, val_split, seed = 20, 0.25, 3
+    train, val = split_order(n, val_split, seed)
+    rows = ["ab ba" for _ in range(n)]
+    rows[int(val[0])], rows[int(train[0])] = "zzz", "qq"
+    labels = [("pos", "neg")[i % 2] for i in range(n)]
+    f = tmp_path / "t.csv"
+    f.write_text("text,label\n" + "".join(f"{r},{y}\n" for r, y in zip(rows, labels, strict=True)))
+    loaded = load_data(_params(f, text_column="text", val_split=val_split, split_seed=seed))
+    chars = set(loaded.tokenizer.chars)
+    assert "q" in chars and "z" not in chars
+    unk = loaded.tokenizer.special_id("<unk>")
+    assert loaded.x[int(val[0]), :3].tolist() == [unk] * 3
+    f2 = tmp_path / "v.csv"
+    f2.write_text("text,label\nxy,pos\nyx,neg\n")
+    with_file = load_data(
+        _params(f, text_column="text", val_split=val_split, split_seed=seed, val_path=str(f2))
+    )
+    assert "z" in set(with_file.tokenizer.chars)

@@ -110,6 +110,36 @@ def test_upload_of_a_text_file_previews_and_gives_dataset_params(client):
     assert r.status_code == 400 and error(r)["code"] == "bad_option"
 
 
+def test_changing_a_read_option_reads_the_upload_again(client):
+    """Before: the shapes stayed those of the first read until a run re-read the file, so the
+    editor showed a stale vocabulary and T after the tokenizer or block_size changed."""
+    from tests.server_app import AUTH
+    from tests.test_server_datasets import error, upload
+
+    made = upload(client, TEXT.encode(), "corpus.txt", tokenizer="byte", block_size="10")
+    made = made.get_json()
+    url = f"/api/datasets/{made['id']}/read"
+    r = client.post(url, data={"tokenizer": "char", "block_size": "6"}, headers=AUTH)
+    assert r.status_code == 200, r.get_json()
+    params = r.get_json()["dataset_params"]
+    chars = len(set(TEXT[: int(len(TEXT) * 0.8)]))  # the training part's characters + <unk>
+    assert params["tokenizer"] == "char" and params["x_shape"] == [6]
+    assert params["vocab_size"] == chars + 1 and params["format"] == "text"
+    assert r.get_json()["preview"]["samples"][0]["text"] == TEXT[:6]
+    listed = client.get(f"/api/datasets/{made['id']}", headers=AUTH).get_json()
+    assert listed["dataset_params"]["vocab_size"] == chars + 1
+    # a read that fails leaves the upload as it was, and says why
+    bad = client.post(url, data={"block_size": str(len(TEXT))}, headers=AUTH)
+    assert bad.status_code == 422 and "block_size" in error(bad)["message"]
+    kept = client.get(f"/api/datasets/{made['id']}", headers=AUTH).get_json()
+    assert kept["dataset_params"]["x_shape"] == [6]
+    assert client.post(url, data={}, headers=AUTH).status_code == 400
+    unknown = client.post(
+        "/api/datasets/0123456789abcdef/read", data={"block_size": "4"}, headers=AUTH
+    )
+    assert unknown.status_code == 404
+
+
 def test_a_run_splits_the_text_by_the_training_nodes_val_split(tmp_path):
     from server.engine.run_data import load_run_data
     from tests.helpers import chain

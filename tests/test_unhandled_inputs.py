@@ -137,6 +137,28 @@ def test_good_subscribe_still_replays(socket):
     assert socket.emit("unsubscribe", "r1", callback=True) == {"ok": True}
 
 
+@pytest.mark.parametrize(
+    "message, says",
+    [
+        ("r1", "generate needs {run_id"),
+        ({"run_id": 7, "prompt": "a"}, "run_id"),
+        ({"run_id": "r1", "prompt": 5}, "prompt"),
+        ({"run_id": "r1", "prompt": "a" * 10_001}, "prompt"),
+        ({"run_id": "r1", "prompt": "a", "max_new_tokens": True}, "max_new_tokens"),
+        ({"run_id": "r1", "prompt": "a", "temperature": "hot"}, "temperature"),
+        ({"run_id": "r1", "prompt": "a", "top_k": 1.5}, "top_k"),
+        ({"run_id": "r1", "prompt": "a", "seed": 2**63}, "seed"),
+        ({"run_id": "r1", "prompt": "a"}, "exports need a finished or stopped run"),  # queued
+        ({"run_id": "r9", "prompt": "a"}, "run r9 does not exist"),
+    ],
+)
+def test_bad_generate_messages_get_an_error_reply(socket, message, says):
+    reply = socket.emit("generate", message, callback=True)
+    assert reply["ok"] is False and says in reply["error"], reply
+    for message in (None, "x", {"id": 5}, {"id": "not-running"}):
+        assert socket.emit("generate_stop", message, callback=True) == {"ok": False}
+
+
 @pytest.mark.parametrize("token", [12345, ["x"], {"t": 1}, True, "\ud800"])
 def test_a_non_string_socket_token_is_refused(app, token):
     assert not socketio.test_client(app, auth={"token": token}).is_connected()

@@ -15,7 +15,7 @@ import torch
 
 from graph_compiler import CATALOG, analyze, build_module, validate
 from graph_compiler.analysis import MODEL_ROLES
-from tests import learned_tensors
+from tests import language_models, learned_tensors
 from tests.helpers import (
     add,
     chain,
@@ -1161,6 +1161,30 @@ CASES = [
         node="cls_batch",
         field="in",
         says=("dim 0 of its input (2, 1, 16) is 2", "shape [1, 2, 1, 16]"),
+    ),
+    Case(
+        "tie_missing",
+        "tie_missing",
+        lambda: language_models.tied_doc(tie_weight="tok_table"),
+        node="head",
+        field="tie_weight",
+        says=("'tok_table'", "no node with that id"),
+    ),
+    Case(
+        "tie_not_embedding",
+        "tie_not_embedding",
+        lambda: language_models.tied_doc(tie_weight="data"),
+        node="head",
+        field="tie_weight",
+        says=("a Dataset", "only an Embedding"),
+    ),
+    Case(
+        "tie_shape",
+        "tie_shape",
+        lambda: set_params(language_models.tied_doc(), "emb", num_embeddings=30),
+        node="head",
+        field="tie_weight",
+        says=("(22, 24)", "(30, 24)"),
     ),
     Case(
         "parameter_uniform_bounds",

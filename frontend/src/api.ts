@@ -137,6 +137,8 @@ export const api = {
   system: () => call<Record<string, unknown>>("GET", "/api/system"),
   datasets: () => call<{ builtin: BuiltinDataset[]; uploaded: UploadedDataset[] }>("GET", "/api/datasets"),
   uploadDataset: (form: FormData) => call<UploadedDataset>("POST", "/api/datasets", form),
+  rereadDataset: (id: string, form: FormData) =>
+    call<UploadedDataset & { preview: Record<string, unknown> }>("POST", `/api/datasets/${encodeURIComponent(id)}/read`, form),
   datasetPreview: (id: string) => call<{ id: string; preview: Record<string, unknown> }>("GET", `/api/datasets/${encodeURIComponent(id)}/preview`),
   builtinPreview: (name: string, params: Record<string, unknown>) =>
     call<{ id: string; preview: Record<string, unknown> }>(

@@ -45,6 +45,8 @@ export interface ParamSpec {
   /** Names a file: "dataset_id" = an uploaded dataset's id (picked from the uploads);
    * "path" = a local path for headless `torchloom train` only (the server refuses it). */
   file_ref?: "dataset_id" | "path";
+  /** Names another node of this type in the same graph (Linear.tie_weight → "Embedding"). */
+  node_ref?: string;
 }
 
 export interface PortSpec {

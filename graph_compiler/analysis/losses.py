@@ -23,7 +23,8 @@ def check_losses(ctx: AnalysisContext) -> None:
             and target_edges[0].source_port == "y"
         )
         if spec.type in ("CrossEntropyLoss", "NLLLoss") and from_labels and data.num_classes:
-            classes = pred.shape[1] if pred.rank >= 2 else None
+            # class_dim: 1, or -1 for (B, T, V) scores (graph_compiler/loss_layout.py)
+            classes = pred.shape[r.params.get("class_dim", 1)] if pred.rank >= 2 else None
             if isinstance(classes, int) and classes < data.num_classes:
                 ctx.error(
                     "class_count",

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..document import parse_document
-from . import blocks, inference, lints, losses, model_size, structure, wiring
+from . import blocks, inference, lints, losses, model_size, structure, ties, wiring
 from .context import AnalysisContext
 from .result import Analysis
 
@@ -21,7 +21,9 @@ PASSES: tuple[Pass, ...] = (
     wiring.load_data,  # → ctx.data
     wiring.resolve_settings,  # → ctx.settings
     model_size.check_expanded_nodes,  # before inference: → ctx.too_large
+    ties.check_tie_targets,  # a Linear's tie_weight names an Embedding beside it
     inference.infer_model,  # → ctx.result, ctx.instances
+    ties.check_tie_shapes,
     model_size.check_params_total,
     losses.check_losses,
     lints.check_unused,

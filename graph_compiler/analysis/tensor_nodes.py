@@ -13,6 +13,7 @@ from .context import AnalysisContext
 from .failures import report_failure, source_text
 from .parameters import with_defaults
 from .result import NodeResult, Scope
+from .ties import TIE_PARAM, tied_to
 from .token_checks import check_token_range
 
 
@@ -95,7 +96,9 @@ def infer_tensor_node(
     r = NodeResult(node, spec, params, inferred, inputs)
     r.outputs = {p.name: info for p, info in zip(outs, shapes.outputs, strict=True)}
     r.num_params = shapes.num_params
-    r.trainable_params = shapes.num_params if node.trainable else 0
+    if spec.param(TIE_PARAM) and tied_to(params):  # the Embedding counts the shared weight
+        r.num_params = max(0, r.num_params - params["out_features"] * params["in_features"])
+    r.trainable_params = r.num_params if node.trainable else 0
     r.flops = shapes.flops
     return r
 
@@ -216,7 +219,7 @@ def resolve_inferred(
                 continue
             ctx.error(
                 "cannot_infer",
-                f"{node.display}: cannot infer {p.name} from the input",
+                f"{node.display}: cannot infer {p.name} from the input — set it ({p.description})",
                 node.id,
                 p.name,
                 scope.block,

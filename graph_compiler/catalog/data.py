@@ -8,6 +8,7 @@ from .spec import NodeSpec, Param, Port
 from .text_data import TEXT_PARAMS, TOKEN_PARAMS
 
 _SYNTHETIC = tuple(name for name, b in BUILTINS.items() if b.synthetic)
+_NOISY = tuple(name for name in _SYNTHETIC if name != "markov_text")
 
 
 def _when(*sources: str) -> dict:
@@ -44,7 +45,7 @@ register(
                 "Noise level of generated data.",
                 min=0,
                 max=10,
-                visible_if=_when(*_SYNTHETIC),
+                visible_if=_when(*_NOISY),
             ),
             Param(
                 "num_classes",
@@ -59,10 +60,10 @@ register(
                 "seq_len",
                 "int",
                 32,
-                "Steps per sequence.",
+                "Steps per sequence (markov_text: the block size T of each window).",
                 min=2,
                 max=100_000,
-                visible_if=_when("sine_classify", "sine_regress"),
+                visible_if=_when("sine_classify", "sine_regress", "markov_text"),
             ),
             Param(
                 "image_shape",

@@ -5,13 +5,27 @@ from __future__ import annotations
 from torch import nn
 
 from .layer_entry import BIAS, FLATTEN_HINT, inferred, layer, size
-from .spec import Port
+from .spec import Param, Port
 
 layer(
     "Linear",
     nn.Linear,
     "Fully connected layer: y = x·Wᵀ + b over the last dimension.",
-    [inferred("in_features", -1, "Input features"), size("out_features", "Output features."), BIAS],
+    [
+        inferred("in_features", -1, "Input features"),
+        size("out_features", "Output features."),
+        BIAS,
+        # graph_compiler/analysis/ties.py checks it; codegen assigns the shared weight
+        Param(
+            "tie_weight",
+            "str",
+            "",
+            "Share this Embedding's weight (its node id; GPT's output head): the weight "
+            "(out_features, in_features) is the table (num_embeddings, embedding_dim).",
+            torch_arg=False,
+            node_ref="Embedding",
+        ),
+    ],
     inputs=(Port("in", ranks=(2, 3), layout="2-D (B, features) or 3-D (B, T, features)"),),
     hint=FLATTEN_HINT,
     keywords=("dense", "fully connected", "fc"),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from torch import nn
 
+from ..loss_layout import check_class_dim, infer_class_dim
 from .registry import register
 from .spec import NodeSpec, Param, Port
 
@@ -22,7 +23,9 @@ PAIR = (Port("input", description="Model output."), Port("target", description="
 OUT = (Port("loss", kind="loss"),)
 
 
-def _loss(cls, doc: str, *params: Param, inputs=PAIR, reduction: Param = REDUCTION) -> None:
+def _loss(
+    cls, doc: str, *params: Param, inputs=PAIR, reduction: Param = REDUCTION, call=None, check=None
+) -> None:
     names = [p.name for p in inputs]
     register(
         NodeSpec(
@@ -34,7 +37,8 @@ def _loss(cls, doc: str, *params: Param, inputs=PAIR, reduction: Param = REDUCTI
             params=(*params, reduction, LOSS_WEIGHT),
             inputs=inputs,
             outputs=OUT,
-            call=lambda p, ins, m: f"{m}({', '.join(ins[n][0] for n in names)})",
+            call=call or (lambda p, ins, m: f"{m}({', '.join(ins[n][0] for n in names)})"),
+            check=check,
             keywords=("loss", "objective", "criterion"),
         )
     )
@@ -49,11 +53,32 @@ _CLASS_WEIGHTS = Param(
     nullable=True,
     as_tensor=True,
 )
+# inferred from the shapes (graph_compiler/loss_layout.py): the engine and train.py move
+# classes-last scores to dim 1 (ClassesLast), the forward expression here says the same
+_CLASS_DIM = Param(
+    "class_dim",
+    "choice",
+    description="Where the class scores are: 1 (PyTorch's (B, C, …) against (B, …)) or -1 "
+    "(last: (B, T, V) logits against (B, T) token ids) — inferred from the shapes.",
+    choices=(1, -1),
+    infer=lambda ctx: infer_class_dim(ctx.shape("input"), ctx.shape("target")),
+    torch_arg=False,
+)
+
+
+def _class_call(p, ins, m) -> str:
+    scores = ins["input"][0]
+    if p.get("class_dim") == -1:
+        scores = f"{scores}.movedim(-1, 1)"
+    return f"{m}({scores}, {ins['target'][0]})"
+
+
 _loss(
     nn.CrossEntropyLoss,
-    "Classification from logits (B, C) and class ids (B,) — includes the softmax.",
+    "Classification from logits (B, C) and class ids (B,) — includes the softmax. Sequences: "
+    "(B, T, V) logits with (B, T) ids (class_dim -1).",
     _CLASS_WEIGHTS,
-    Param("ignore_index", "int", -100, "Target id that contributes nothing."),
+    Param("ignore_index", "int", -100, "Target id that contributes nothing (e.g. the pad id)."),
     Param(
         "label_smoothing",
         "float",
@@ -62,12 +87,18 @@ _loss(
         min=0,
         max=1,
     ),
+    _CLASS_DIM,
+    call=_class_call,
+    check=check_class_dim,
 )
 _loss(
     nn.NLLLoss,
     "Negative log-likelihood of log-probabilities (after LogSoftmax) and class ids.",
     _CLASS_WEIGHTS,
-    Param("ignore_index", "int", -100, "Target id that contributes nothing."),
+    Param("ignore_index", "int", -100, "Target id that contributes nothing (e.g. the pad id)."),
+    _CLASS_DIM,
+    call=_class_call,
+    check=check_class_dim,
 )
 _loss(nn.MSELoss, "Mean squared error (regression, reconstruction).")
 _loss(nn.L1Loss, "Mean absolute error.")

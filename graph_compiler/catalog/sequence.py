@@ -9,6 +9,16 @@ from torch import nn
 from .layer_entry import BIAS, inferred, layer, size
 from .spec import Param, Port
 
+
+def _embedding_init(p, ref: str) -> list[str]:
+    if p.get("init_std") is None:
+        return []
+    lines = [f"nn.init.normal_({ref}.weight, std={p['init_std']!r})"]
+    if p.get("padding_idx") is not None:  # the padding vector stays zero, as torch builds it
+        lines.append(f"nn.init.zeros_({ref}.weight[{p['padding_idx']}])")
+    return lines
+
+
 layer(
     "Embedding",
     nn.Embedding,
@@ -26,8 +36,20 @@ layer(
             min=0,
             exclusive_min=True,
         ),
+        Param(
+            "init_std",
+            "float",
+            None,
+            "Draw the vectors from N(0, std²) (GPT: 0.02, so that a tied output head starts "
+            "with small logits); default: PyTorch's N(0, 1).",
+            nullable=True,
+            min=0,
+            exclusive_min=True,
+            torch_arg=False,
+        ),
     ],
     inputs=(Port("in", dtype="int"),),
+    post_init=_embedding_init,
     keywords=("token", "lookup", "vocabulary"),
 )
 

@@ -64,6 +64,9 @@ class Param:
     as_tensor: bool = False  # a float list passed to torch as a tensor (class weights)
     file_ref: FileRef | None = None  # names a file (see FileRef)
     path_from: str | None = None  # file_ref "path": the dataset-id param the server resolves
+    # names another node of this type in the same graph (Linear.tie_weight → "Embedding"): the
+    # editor shows the link on the canvas
+    node_ref: str | None = None
 
     @property
     def required(self) -> bool:
@@ -96,6 +99,8 @@ class Param:
             out["visible_if"] = {k: list(v) for k, v in self.visible_if.items()}
         if self.file_ref:
             out["file_ref"] = self.file_ref
+        if self.node_ref:
+            out["node_ref"] = self.node_ref
         return out
 
     # --- value checking ---------------------------------------------------------------------
@@ -134,7 +139,9 @@ class Param:
         if kind == "float":
             return self._number(value, integer=False)
         if kind == "choice":
-            if value in self.choices:
+            # `True in (1, -1)` holds in Python: a bool is a choice only among bools
+            bools = any(isinstance(c, bool) for c in self.choices)
+            if value in self.choices and isinstance(value, bool) == bools:
                 return value, None
             options = ", ".join(repr(c) for c in self.choices)
             return None, f"expected one of {options}, got {value!r}"
@@ -310,6 +317,9 @@ class NodeSpec:
     # init_code(params, "self.name") gives the __init__ statements that create it; the forward
     # reads the attribute itself (call returns the module reference).
     init_code: Callable[[Mapping[str, Any], str], list[str]] | None = None
+    # A layer's statements right after it is built in __init__ (Embedding's init_std:
+    # `nn.init.normal_(self.emb.weight, std=0.02)`), given its params and "self.name".
+    post_init: Callable[[Mapping[str, Any], str], list[str]] | None = None
     # Checks of the resolved params and input shapes that torch's own error would state poorly:
     # returns GraphErrors (message without the node's name, field set), empty when all is well.
     check: Callable[[Mapping[str, Any], Mapping[str, list]], list] | None = None

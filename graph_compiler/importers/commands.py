@@ -57,12 +57,14 @@ def _finish(
     if state is not None and (analysis.ok or (opaque_ids and analysis.top and not problems)):
         from safetensors.torch import save_file
 
+        from ..weights import savable
+
         if analysis.ok:
             carried, unused = carry_weights(compile_graph(analysis), graph, state)
         else:  # shapes stop at the first opaque node: names only, checked once it is rewritten
             carried, unused = carry_weights(None, graph, state, analysis.top.scope)
         weights_path = out.with_suffix(".safetensors")
-        save_file(carried, str(weights_path))
+        save_file(savable(carried), str(weights_path))
     out.write_text(json.dumps(document, indent=2) + "\n")
     totals = analysis.totals() if analysis.ok else None
     summary = {

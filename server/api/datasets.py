@@ -128,6 +128,21 @@ def upload():
     return jsonify(created), 201
 
 
+@bp.post("/<dataset_id>/read")
+def reread(dataset_id: str):
+    """Read an upload again with the read options given in the form (the others stay): the
+    editor calls it when a text file's tokenizer, block_size, ... change on the node, so the
+    shapes it shows are the data's."""
+    options = _options(request.form)
+    changes = {k: v for k, v in options.items() if k in request.form}
+    if not changes:
+        raise ApiError(400, "bad_option", "give at least one read option to change")
+    found = store.reread(services(), dataset_id, changes)
+    if found is None:
+        raise _unknown(dataset_id)
+    return jsonify(found)
+
+
 PREVIEW_SAMPLES = 256  # a built-in source's preview generates at most this many samples
 
 

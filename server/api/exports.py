@@ -102,8 +102,9 @@ def export(run_id: str, name: str):
             return _download(files.weights, files, name, mimetype)
         from safetensors.torch import save
 
-        state = {k: v.contiguous() for k, v in load_state_dict(files).items()}
-        return _download(save(state), files, name, mimetype)
+        from graph_compiler.weights import savable
+
+        return _download(save(savable(load_state_dict(files))), files, name, mimetype)
     if name == "state_dict.pt":
         buffer = io.BytesIO()
         torch.save(load_state_dict(files), buffer)

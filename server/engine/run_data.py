@@ -50,11 +50,17 @@ def load_run_data(
 
 
 def _with_val_split(raw: dict, data_params: dict) -> dict:
-    """A text file is split by position, inside its reader (server/engine/data/text.py), so
-    the reader needs the Training node's val_split."""
+    """A text file is split by position, inside its reader (server/engine/data/text.py), and a
+    CSV text column's tokenizer learns from the training rows only, so the readers need the
+    Training node's val_split and seed (as split_seed)."""
     training = next((n for n in raw["nodes"] if n["type"] == "Training"), None)
-    value = (training or {}).get("params", {}).get("val_split")
-    return data_params if value is None else {**data_params, "val_split": value}
+    params = (training or {}).get("params", {})
+    out = dict(data_params)
+    if params.get("val_split") is not None:
+        out["val_split"] = params["val_split"]
+    if params.get("seed") is not None:
+        out["split_seed"] = params["seed"]
+    return out
 
 
 @dataclass

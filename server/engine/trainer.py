@@ -47,6 +47,7 @@ from .run_folder import ENVIRONMENT_FILE, write_final_weights, write_static_file
 from .step_losses import check_finite, read_losses
 from .step_setup import choose_step
 from .steps import StepContext
+from .token_metrics import TokenMetrics
 from .token_range import check_token_ids
 from .validation import metric_terms, validate
 
@@ -140,7 +141,7 @@ class Trainer:
         self.step_ctx: StepContext | None = None
         self.step_mode = ""
         self.step_fn = None  # eager_step(...) or a GraphedStep
-        self.metric_terms: list[tuple[int, TermMetrics]] = []
+        self.metric_terms: list[tuple[int, TermMetrics | TokenMetrics]] = []
 
     # --- control -----------------------------------------------------------------------------
 
@@ -465,6 +466,7 @@ class Trainer:
             class_names=self.loaded.class_names,
             task=self.loaded.task,
             device=self.placement.device,
+            tokenizer=self.loaded.tokenizer,
         )
 
     def _write_final_files(self) -> None:

@@ -11,20 +11,25 @@ from graph_compiler.plan import TrainingPlan
 from .batching import Feeder
 from .metrics import CLASSIFICATION_LOSSES, REGRESSION_LOSSES, TermMetrics
 from .steps import StepContext
+from .token_metrics import TokenMetrics
 
 
 def metric_terms(
     plan: TrainingPlan, target_scaler, device: torch.device
-) -> list[tuple[int, TermMetrics]]:
+) -> list[tuple[int, TermMetrics | TokenMetrics]]:
     """(loss term index, its metrics) for each term against the targets whose loss says what
-    kind of task it is; regression metrics are reported in the targets' own units."""
+    kind of task it is; regression metrics are reported in the targets' own units, a language
+    model's as token accuracy and perplexity."""
     terms = []
     scale = None
     if target_scaler is not None:
         scale = (target_scaler.mean, target_scaler.std)
     for i, term in enumerate(plan.losses):
-        loss_type = type(term.module).__name__
+        loss_type = term.type
         if ("data", "y") not in term.sources:
+            continue
+        if loss_type in CLASSIFICATION_LOSSES and plan.data.task == "language_model":
+            terms.append((i, TokenMetrics.for_loss(term.module, device)))
             continue
         if loss_type in CLASSIFICATION_LOSSES:
             kind = "classification"
@@ -49,7 +54,7 @@ def validate(
     feed: Feeder,
     n_val: int,
     step_ctx: StepContext,
-    terms: list[tuple[int, TermMetrics]],
+    terms: list[tuple[int, TermMetrics | TokenMetrics]],
     device: torch.device,
 ) -> dict[str, float]:
     """The epoch record's val_* entries (none without a validation split)."""

@@ -21,8 +21,10 @@ def run_model_task(
 ) -> dict:
     """{"ok": result} or {"error": (status, code, message, details)}: an ApiError crosses the
     process boundary as plain values."""
+    from ..engine.generate import GenerationError
     from . import build_zip, export_onnx, predict
     from .evaluate import evaluate
+    from .language_model import generation_slice, language_model
 
     global _models
     try:
@@ -31,6 +33,8 @@ def run_model_task(
         rm = _models.get(files, allow_custom_code=allow_custom_code)
         if task == "predict":
             return {"ok": predict(rm, body, datasets_root)}
+        if task == "generate":
+            return {"ok": generation_slice(language_model(rm), body)}
         if task == "evaluation":
             return {"ok": evaluate(rm, datasets_root)}
         if task == "code.zip":
@@ -41,6 +45,8 @@ def run_model_task(
         raise ValueError(f"unknown task {task!r}")
     except ApiError as exc:
         return {"error": (exc.status, exc.code, exc.message, exc.details)}
+    except GenerationError as exc:
+        return {"error": (422, "generation_error", str(exc), None)}
 
 
 def unwrap(result: dict) -> Any:

@@ -1,6 +1,6 @@
 """code.zip: the run's model.py (the exact bytes it trained), graph.json, preprocess.json, a
-README (readme.py), a standalone train.py (train_py/) and, for generated or uploaded data, the
-data itself (data.npz).
+README (readme.py), a standalone train.py (train_py/), for generated or uploaded data, the
+data itself (data.npz), and for a language-model run sample.py with what it reads (sample_py/).
 """
 
 from __future__ import annotations
@@ -49,7 +49,10 @@ def build_zip(files: RunFiles, analysis: Analysis, interface, class_name: str, d
     train_py = generate_train_py(
         files, analysis, interface, class_name, data_arrays is not None, initial is not None
     )
-    readme = generate_readme(files, analysis, interface, class_name, data_arrays, data_note)
+    sample = _sample_files(files, analysis, interface, class_name)
+    readme = generate_readme(
+        files, analysis, interface, class_name, data_arrays, data_note, sample=bool(sample)
+    )
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
         archive.writestr("model.py", files.source.encode("utf-8"))
@@ -60,11 +63,28 @@ def build_zip(files: RunFiles, analysis: Analysis, interface, class_name: str, d
         archive.writestr("README.md", readme)
         if initial is not None:
             archive.writestr(INITIAL_FILE, initial)
+        for name, data in sample.items():
+            archive.writestr(name, data)
         if data_arrays is not None:
             npz = io.BytesIO()
             np.savez(npz, **data_arrays)
             archive.writestr("data.npz", npz.getvalue())
     return buffer.getvalue()
+
+
+def _sample_files(files: RunFiles, analysis: Analysis, interface, class_name: str):
+    """sample.py and its files for a language-model run with a tokenizer; nothing otherwise."""
+    if analysis.data is None or analysis.data.task != "language_model":
+        return {}
+    from ..engine.generate import GenerationError
+    from .language_model import language_model_facts
+    from .sample_py import sample_files
+
+    try:
+        facts = language_model_facts(files, analysis, interface)
+    except GenerationError:  # e.g. no tokenizer.json: nothing sample.py could decode with
+        return {}
+    return sample_files(files, facts, class_name)
 
 
 def _initial_weights(files: RunFiles) -> bytes | None:

@@ -18,13 +18,18 @@ def head(rm: RunModel) -> tuple[str, int]:
     """(kind, output index) of the prediction the response leads with: the first loss term on the
     targets y decides (classification / regression), else one on the inputs x (reconstruction),
     else the first output as it is."""
+    return head_of(rm.losses)
+
+
+def head_of(losses: list) -> tuple[str, int]:
+    """head() from the run's loss terms (LossWiring) alone."""
     for kinds, kind in ((CLASSIFICATION_LOSSES, "classification"), (REGRESSION_LOSSES, None)):
-        for term in rm.losses:
+        for term in losses:
             if term.type not in kinds or ("data", "y") not in term.sources:
                 continue
             out = next(ref for src, ref in term.sources if src == "output")
             return kind or "regression", out
-    for term in rm.losses:
+    for term in losses:
         if ("data", "x") in term.sources:
             outs = [ref for src, ref in term.sources if src == "output"]
             if outs:

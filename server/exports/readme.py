@@ -15,6 +15,7 @@ def generate_readme(
     class_name: str,
     data_arrays: dict | None,
     data_note: str,
+    sample: bool = False,  # the zip holds sample.py (a language-model run)
 ) -> str:
     pre = files.preprocess
     norm = pre.get("normalizer") or {"kind": "none"}
@@ -50,6 +51,15 @@ def generate_readme(
         lines.append(f"- `data.npz`: the run's data ({names}).")
     elif data_note:
         lines.append(f"- {data_note}")
+    if sample:
+        lines += [
+            "- `sample.py`: samples a continuation from the trained model "
+            '(`python sample.py --prompt "..." [--max-new-tokens N] [--temperature T] '
+            "[--top-k K] [--seed S]`; torch only, plus `tokenizers` for a BPE tokenizer); the "
+            "same text as `torchloom generate` for the same seed. It reads `sampling.py`, "
+            "`tokenizer.py`, `tokenizer.json` (the run's vocabulary), `sample.json` and "
+            "`trained_state_dict.pt` (the trained weights).",
+        ]
     lines += [
         "",
         "The weights are downloaded separately from the run's export menu: `model.safetensors`",

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import IO, Any
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import delete, insert, select, update
 
 from ..engine.diskspace import format_bytes
 from ..errors import ApiError
@@ -354,6 +354,40 @@ def store_upload(
     out = get(services.db, dataset_id)
     assert out is not None
     out["preview"] = loads(row["preview"])
+    return out
+
+
+def reread(services: Any, dataset_id: str, changes: Mapping[str, Any]) -> dict | None:
+    """Read a stored upload again with some of its read options changed (a text file's
+    tokenizer, block_size, ...): its shapes, preview and options are replaced only when the
+    new read succeeds. None for an unknown id."""
+    if not valid_id(dataset_id):
+        return None
+    r = _select(services.db, dataset_id)
+    if r is None:
+        return None
+    options = {**(loads(r.options) or {}), **changes}
+    ext = r.filename[len(dataset_id) :]
+    path = services.data.dataset_path(r.filename)
+    limits = Limits.from_config(services.config)
+    try:
+        fmt, loaded_preview, shapes = _examine_limited(
+            path, ext, str(options.get("format") or "auto"), options, limits, r.name
+        )
+    except ApiError as exc:
+        exc.message = _shown(exc.message, path, r.name)
+        raise
+    values = {
+        "format": fmt,
+        "shapes": dumps(shapes),
+        "preview": dumps(_shown_deep(loaded_preview, path, r.name)),
+        "options": dumps({**options, "format": fmt}),
+    }
+    with services.db.write() as conn:
+        conn.execute(update(datasets).where(datasets.c.id == dataset_id).values(**values))
+    out = get(services.db, dataset_id)
+    assert out is not None
+    out["preview"] = loads(values["preview"])
     return out
 
 

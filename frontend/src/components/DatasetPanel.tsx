@@ -4,13 +4,13 @@
 import { useEffect, useRef, useState } from "react";
 import { api, type BuiltinDataset, type UploadedDataset } from "../api";
 import { datasetPickers, paramVisible, type NodeSpec } from "../catalog";
+import { TEXT_OPTIONS, staleReadOptions } from "../datasetReads";
 import type { GNode } from "../doc";
 import { errorText, toast } from "../session";
 import { useEditor } from "../store";
 import { hasTokens, tokenCells, tokenSummary, type TokenSample } from "../tokenPreview";
 
 // Dataset params the upload form takes for text data (server/api/datasets.py reads them)
-const TEXT_OPTIONS = ["tokenizer", "bpe_vocab_size", "block_size", "text_column", "max_length"] as const;
 
 type Preview = Record<string, unknown> & {
   num_samples?: number;
@@ -147,6 +147,31 @@ export function DatasetPanel({ node, spec }: { node: GNode; spec: NodeSpec }) {
       );
     }
   }, [source, datasetId, builtinTokens, paramsKey]);
+
+  // a read option changed on the node (tokenizer, block_size, ...): read the upload again so
+  // that the shapes and the vocabulary shown are the data's (debounced while typing)
+  const current = uploaded.find((d) => d.id === datasetId);
+  const staleKey = source === "file" ? JSON.stringify(staleReadOptions(node.data.params, current)) : "{}";
+  useEffect(() => {
+    if (staleKey === "{}" || !datasetId) return;
+    const timer = setTimeout(() => {
+      const form = new FormData();
+      for (const [k, v] of Object.entries(JSON.parse(staleKey) as Record<string, string>)) form.append(k, v);
+      setBusy(true);
+      api
+        .rereadDataset(datasetId, form)
+        .then(
+          (d) => {
+            setUploaded((list) => list.map((u) => (u.id === d.id ? d : u)));
+            setPreview(d.preview as Preview);
+            use(d);
+          },
+          (e) => toast(`Cannot read ${current?.name ?? "the upload"} with these options: ${errorText(e)}`),
+        )
+        .finally(() => setBusy(false));
+    }, 500);
+    return () => clearTimeout(timer);
+  }, [staleKey, datasetId]);
 
   const use = (d: UploadedDataset) => {
     const st = useEditor.getState();

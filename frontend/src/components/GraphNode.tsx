@@ -6,6 +6,7 @@ import { memo } from "react";
 import { formatCount, paramText, type PortSpec } from "../catalog";
 import type { GNode } from "../doc";
 import { errorKey, useLive } from "../live";
+import { nodeRefs } from "../nodeRefs";
 import { nodePorts } from "../rules";
 import { useEditor } from "../store";
 
@@ -23,6 +24,8 @@ function GraphNodeImpl({ id, data, selected }: NodeProps<GNode>) {
   const info = useLive((s) => (scope === null ? s.result?.nodes[id] : undefined));
   const errors = useLive((s) => s.nodeErrors[errorKey(scope, id)]);
   const spec = catalog?.spec(data.type);
+  // the nodes this one names (a tied Embedding), as text: a string keeps re-renders to changes
+  const refs = useEditor((s) => (spec ? nodeRefs(spec, data.params, s.nodes).map((r) => `${r.label === null ? "!" : ""}${r.text}`).join("\n") : ""));
   if (!catalog || !spec) {
     return <div className="gnode gnode-unknown" data-testid={`node-${id}`}>Unknown type {data.type}</div>;
   }
@@ -117,6 +120,17 @@ function GraphNodeImpl({ id, data, selected }: NodeProps<GNode>) {
           ))}
         </div>
       )}
+      {refs !== "" &&
+        refs.split("\n").map((line) => {
+          const missing = line.startsWith("!");
+          const text = missing ? line.slice(1) : line;
+          return (
+            <div key={text} className={`gnode-ref${missing ? " missing" : ""}`} data-testid={`node-ref-${id}`} role="note" aria-label={text} title={text}>
+              <span aria-hidden="true">⛓ </span>
+              {text}
+            </div>
+          );
+        })}
       {spec.params.some((p) => p.kind === "code") && !catalog.customCodeAllowed && (
         <div className="gnode-note" title="Start the server with --allow-custom-code to train graphs with custom code (trusted graphs only)">
           Custom code is off on this server

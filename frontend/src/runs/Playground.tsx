@@ -7,13 +7,15 @@ import { useCallback, useEffect, useRef, useState } from "react";
 import { api } from "../api";
 import { serverRules } from "../serverRules";
 import { errorText } from "../session";
+import { GeneratePanel } from "./GeneratePanel";
 import { runsApi, type Evaluation, type PredictResult } from "./runsApi";
 import { hasWeights, type RunRow } from "./types";
 
 export interface InputSpec {
   /** per-sample input shape (without the batch) */
   shape: number[];
-  kind: "image" | "tabular" | "none";
+  /** text: a language model (token ids in, next ids as targets): the generate panel */
+  kind: "image" | "tabular" | "text" | "none";
   /** image: [channels, height, width] the drawing is scaled to */
   image?: { c: number; h: number; w: number };
   /** the raw value of full ink (the dataset's units) */
@@ -21,11 +23,14 @@ export interface InputSpec {
   source: string;
 }
 
-/** What input widget a model's per-sample input shape allows. */
-export function inputSpec(shape: (number | string)[], source: string, dtype = "float32"): InputSpec {
+/** What input widget a model's per-sample input shape allows; `y`: the targets, which tell a
+ * language model (int64 ids x and int64 next ids y of the same shape) from other token models. */
+export function inputSpec(shape: (number | string)[], source: string, dtype = "float32", y?: { shape: (number | string)[]; dtype: string }): InputSpec {
   const dims = shape.slice(1).map(Number);
   const scale = serverRules().ink_scale[source] ?? 1;
   const base = { shape: dims, scale, source };
+  if (dtype === "int64" && y?.dtype === "int64" && y.shape.length === shape.length && y.shape.slice(1).every((d, i) => String(d) === String(shape[i + 1])))
+    return { ...base, kind: "text" };
   if (dims.some((d) => !Number.isFinite(d)) || dtype.startsWith("int")) return { ...base, kind: "none" };
   if (dims.length === 3 && (dims[0] === 1 || dims[0] === 3) && dims[1] >= 4 && dims[2] >= 4 && dims[1] <= 128 && dims[2] <= 128)
     return { ...base, kind: "image", image: { c: dims[0], h: dims[1], w: dims[2] } };
@@ -50,7 +55,8 @@ async function loadSpec(row: RunRow): Promise<InputSpec | null> {
   const result = await api.validate(doc);
   const x = result.nodes[data.id]?.outputs?.x;
   if (!x) return null;
-  return inputSpec(x.shape, String((data.params as Record<string, unknown>)?.source ?? ""), x.dtype);
+  const y = result.nodes[data.id]?.outputs?.y;
+  return inputSpec(x.shape, String((data.params as Record<string, unknown>)?.source ?? ""), x.dtype, y);
 }
 
 function Probabilities({ result }: { result: PredictResult }) {
@@ -382,13 +388,22 @@ export function Playground({ row }: { row: RunRow | undefined }) {
     setSpec(null);
     if (!row || !ready) return;
     let live = true;
+    const evaluate = () =>
+      runsApi.evaluation(row.id).then(
+        (e) => live && setEv(e),
+        (e) => live && setEvError(errorText(e)),
+      );
     loadSpec(row).then(
-      (s) => live && setSpec(s),
-      () => live && setSpec(null),
-    );
-    runsApi.evaluation(row.id).then(
-      (e) => live && setEv(e),
-      (e) => live && setEvError(errorText(e)),
+      (s) => {
+        if (!live) return;
+        setSpec(s);
+        if (s?.kind !== "text") void evaluate(); // a language model's playground is generation
+      },
+      () => {
+        if (!live) return;
+        setSpec(null);
+        void evaluate();
+      },
     );
     return () => {
       live = false;
@@ -421,6 +436,12 @@ export function Playground({ row }: { row: RunRow | undefined }) {
       <p className="run-pad muted" data-testid="pg-unavailable">
         The playground needs a finished run (or a stopped one with a checkpoint); this run is {row.status}.
       </p>
+    );
+  if (spec?.kind === "text")
+    return (
+      <div className="playground" data-testid="playground">
+        <GeneratePanel runId={row.id} />
+      </div>
     );
   return (
     <div className="playground" data-testid="playground">

@@ -159,3 +159,8 @@ export function connectCount(): number {
 export function dropConnection(): void {
   (socket?.io as unknown as { engine?: { close(): void } } | undefined)?.engine?.close();
 }
+
+/** The feed's one connection, for the playground's generation events. */
+export function feedSocket(): Socket {
+  return ensureSocket();
+}

@@ -14,6 +14,7 @@ export interface EpochPoint {
   val_mae?: number;
   val_rmse?: number;
   val_r2?: number;
+  val_perplexity?: number; // language models: exp of the mean validation cross-entropy per token
   lr?: number;
   samples_per_s?: number;
   epoch_time?: number;
@@ -194,6 +195,7 @@ function epochText(p: EpochPoint): string {
   if (p.val_loss !== undefined) parts.push(`val loss ${f(p.val_loss)}`);
   if (p.val_accuracy !== undefined) parts.push(`val acc ${(p.val_accuracy * 100).toFixed(2)}%`);
   if (p.val_miou !== undefined) parts.push(`mIoU ${f(p.val_miou)}`);
+  if (p.val_perplexity !== undefined) parts.push(`perplexity ${f(p.val_perplexity)}`);
   if (p.val_mae !== undefined) parts.push(`val MAE ${f(p.val_mae)}`);
   if (p.val_r2 !== undefined) parts.push(`R² ${f(p.val_r2)}`);
   if (p.samples_per_s !== undefined) parts.push(`${Math.round(p.samples_per_s)} samples/s`);

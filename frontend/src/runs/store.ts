@@ -162,6 +162,7 @@ export function metricText(name: string | null | undefined, value: number | null
   if (name === "val_accuracy" || name === "val_top5") return `${(value * 100).toFixed(1)}% ${name === "val_top5" ? "top-5" : "accuracy"}`;
   if (name === "val_r2") return `R² ${value.toFixed(3)}`;
   if (name === "val_miou") return `mIoU ${value.toFixed(3)}`;
+  if (name === "val_perplexity") return `perplexity ${value.toPrecision(4)}`;
   if (name === "val_loss") return `val loss ${value.toPrecision(4)}`;
   return `${name ?? ""} ${value.toPrecision(4)}`;
 }

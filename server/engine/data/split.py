@@ -17,8 +17,14 @@ def split(loaded: Loaded, val_split: float, seed: int) -> tuple[Pair, Pair]:
     torch.Generator().manual_seed(seed) and the last split_counts(...)[1] of them validate."""
     if loaded.val is not None:
         return (loaded.x, loaded.y), loaded.val
-    n = loaded.x.shape[0]
+    train, val = split_order(loaded.x.shape[0], val_split, seed)
+    return (loaded.x[train], loaded.y[train]), (loaded.x[val], loaded.y[val])
+
+
+def split_order(n: int, val_split: float, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The indices of the training and the validation samples among n (what split() uses; a
+    reader that learns from its data, such as a text column's tokenizer, learns from the
+    training ones only)."""
     n_train, _ = split_counts(n, val_split)
     order = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
-    train, val = order[:n_train], order[n_train:]
-    return (loaded.x[train], loaded.y[train]), (loaded.x[val], loaded.y[val])
+    return order[:n_train], order[n_train:]

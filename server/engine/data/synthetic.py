@@ -11,7 +11,7 @@ import torch
 
 from graph_compiler.datasets import BUILTINS
 
-from . import segmentation
+from . import markov_text, segmentation
 from .loaded import Loaded
 
 NAMES = frozenset(name for name, b in BUILTINS.items() if b.synthetic)
@@ -20,6 +20,8 @@ NAMES = frozenset(name for name, b in BUILTINS.items() if b.synthetic)
 def load(name: str, p: Mapping[str, Any]) -> Loaded:
     n, noise, seed = int(p["samples"]), float(p["noise"]), int(p["data_seed"])
     description = BUILTINS[name].description
+    if name == "markov_text":
+        return markov_text.load(p, description)
     if name == "random_images":
         return _random_images(n, tuple(p["image_shape"]), int(p["num_classes"]), seed, description)
     if name == "shapes_segmentation":

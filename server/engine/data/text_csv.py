@@ -20,7 +20,8 @@ import torch
 from . import budget, tabular
 from .errors import DataError
 from .loaded import Loaded
-from .text import train_tokenizer
+from .split import split_order
+from .text import default_val_split, train_tokenizer
 from .tokenizer import Tokenizer, TokenizerError
 
 PAD, UNK = "<pad>", "<unk>"
@@ -56,6 +57,17 @@ def _label_column(t, text_j: int, target_column: str) -> int:
     return j
 
 
+def _training_rows(n: int, p: Mapping[str, Any]) -> list[int]:
+    """The rows the run trains on: all of them when a validation file is given, else those
+    split() keeps for training (the same seeded order), so that the tokenizer never learns
+    from validation text."""
+    if p.get("val_path") or p.get("val_dataset_id"):
+        return list(range(n))
+    val_split = float(p.get("val_split", default_val_split()))
+    train, _ = split_order(n, val_split, int(p.get("split_seed") or 0))
+    return sorted(train.tolist())
+
+
 def _encode(t, tok: Tokenizer, texts: list[str], max_length: int) -> tuple[list[list[int]], int]:
     """Each row's ids cut at max_length, and how many rows were cut."""
     out, cut = [], 0
@@ -89,7 +101,7 @@ def read(path: Path, p: Mapping[str, Any], ref: Any) -> tuple[Loaded, TextSchema
     if ref is None or ref is True:
         kind = str(p.get("tokenizer") or "char")
         specials = (PAD, UNK) if kind == "char" else (PAD,)
-        joined = "\n".join(texts)
+        joined = "\n".join(texts[i] for i in _training_rows(len(texts), p))
         if not joined.strip():
             raise DataError(
                 f"{t.display}: column {t.header[text_j]!r} (text_column) is empty in every row; "

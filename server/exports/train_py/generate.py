@@ -14,10 +14,12 @@ import json
 import textwrap
 
 from graph_compiler.analysis import Analysis
+from graph_compiler.loss_layout import ClassesLast
 from graph_compiler.render import value as render
 
 from ...engine.regression_metrics import RegressionMetrics
 from ...engine.segmentation_metrics import SegmentationMetrics
+from ...engine.token_metrics import TokenMetrics
 from ..artifacts import CLASSIFICATION_LOSSES, REGRESSION_LOSSES, RunFiles, loss_infos
 from ..run_facts import INITIAL_FILE, SKLEARN, dataset_params, recorded_threads
 from . import runtime
@@ -54,10 +56,20 @@ def generate_train_py(
     optimizer_body = "return " + textwrap.indent(optimizer_src, "    ").lstrip()
     final, interval, monitor, scheduler_src = _final_scheduler(a)
     scheduler_body = "return " + textwrap.indent(scheduler_src, "    ").lstrip()
+    # a language model's class-id terms report token accuracy and perplexity instead
+    language_model_terms = [
+        i
+        for i, t in enumerate(losses)
+        if t.type in CLASSIFICATION_LOSSES
+        and ("data", "y") in t.sources
+        and task == "language_model"
+    ]
     classification_terms = [
         i
         for i, t in enumerate(losses)
-        if t.type in CLASSIFICATION_LOSSES and ("data", "y") in t.sources
+        if t.type in CLASSIFICATION_LOSSES
+        and ("data", "y") in t.sources
+        and i not in language_model_terms
     ]
     regression_terms = [
         i
@@ -86,6 +98,11 @@ def generate_train_py(
         f"Train {files.name} ({class_name}) from scratch with the run's data, split, "
         "normalization, loss, optimizer and schedule."
     )
+    if any(t.class_dim == -1 for t in losses):  # scores with their classes last
+        custom_classes.append(
+            "# copied from torchloom (graph_compiler/loss_layout.py)\n"
+            + inspect.getsource(ClassesLast).rstrip()
+        )
     custom_src = ("\n\n" + "\n\n".join(custom_classes)) if custom_classes else ""
     # the app's own MAE / RMSE / R² and pixel accuracy / mean IoU code, so that train.py
     # reports the run's figures
@@ -96,9 +113,14 @@ def generate_train_py(
         + "\n\n\n# copied from torchloom (server/engine/segmentation_metrics.py): the app's pixel\n"
         "# accuracy and mean IoU of per-pixel classifiers\n"
         + inspect.getsource(SegmentationMetrics).rstrip()
+        + "\n\n\n# copied from torchloom (server/engine/token_metrics.py): a language model's "
+        "token\n# accuracy and perplexity, as the app computes them\n"
+        + inspect.getsource(TokenMetrics).rstrip()
     )
     # only what this script uses, so that it passes ruff as it is
-    optional_imports = "import torch.nn.functional as F\n" if custom_classes else ""
+    optional_imports = (
+        "import torch.nn.functional as F\n" if any(t.type == "CustomLoss" for t in losses) else ""
+    )
     scheduler_import = "from torch.optim import lr_scheduler\n" if final else ""
     text = f'''{header}
 
@@ -136,6 +158,7 @@ SCHEDULER_INTERVAL = {render(interval)}  # when scheduler.step() is called: "epo
 SCHEDULER_MONITOR = {render(monitor)}  # ReduceLROnPlateau's metric
 CLASSIFICATION_TERMS = {render(classification_terms)}  # loss terms whose accuracy is reported
 REGRESSION_TERMS = {render(regression_terms)}  # loss terms with MAE / RMSE / R² reported
+LANGUAGE_MODEL_TERMS = {render(language_model_terms)}  # token accuracy and perplexity reported
 PRECISION = {json.dumps(precision)}  # the run's precision (--precision)
 # The run's CPU thread count (--threads). On the CPU another count splits float sums
 # differently: the losses drift apart within a few steps and the final metric differs.
@@ -198,6 +221,8 @@ def _loss_entries(a: Analysis, losses) -> tuple[list[str], list[str]]:
             module = f"{name}()"
         else:
             module = call_source(f"nn.{r.spec.type}", kwargs_source(r.spec, r.params))
+            if term.class_dim == -1:  # (B, T, V) scores: classes moved to dim 1 for torch
+                module = f"ClassesLast({module})"
         items = [json.dumps(term.label), module, render(term.weight), render(term.sources)]
         entry = "(\n" + "".join(textwrap.indent(f"{item},", "    ") + "\n" for item in items)
         loss_lines.append(textwrap.indent(entry + "),", "        "))

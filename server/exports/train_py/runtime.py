@@ -7,8 +7,9 @@ Rules for this file, because its text *is* the exported script:
 - a function uses only the standard library, torch, the names the generated header defines (the
   slots below) and the other functions here: train.py imports nothing from torchloom;
 - `Model()` in main() is renamed to the graph's class when copied (the only rewrite);
-- RegressionMetrics comes from server/engine/regression_metrics.py, copied in the same way, and
-  so does SegmentationMetrics (server/engine/segmentation_metrics.py).
+- RegressionMetrics comes from server/engine/regression_metrics.py, SegmentationMetrics from
+  server/engine/segmentation_metrics.py, TokenMetrics from server/engine/token_metrics.py (and
+  ClassesLast from graph_compiler/loss_layout.py where a loss uses it), copied in the same way.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import torch
 
 from ...engine.regression_metrics import RegressionMetrics
 from ...engine.segmentation_metrics import SegmentationMetrics
+from ...engine.token_metrics import TokenMetrics
 
 # --- slots: what the generator writes per run (never copied from here) ----------------------
 # Stand-ins with the same names, so that the functions below import, lint and can be tested
@@ -45,6 +47,7 @@ SCHEDULER_INTERVAL = None
 SCHEDULER_MONITOR = None
 CLASSIFICATION_TERMS: list[int] = []
 REGRESSION_TERMS: list[int] = []
+LANGUAGE_MODEL_TERMS: list[int] = []
 PRECISION = "fp32"
 THREADS = None
 Model = None  # model.py's class
@@ -137,12 +140,14 @@ def compute_loss(losses, outputs, batch):
 
 def evaluate(model, losses, x, y, batch_size, device, precision, y_stats):
     """Validation: eval mode, no gradients; the mean loss, the accuracy of classifiers (per-pixel
-    classifiers: pixel accuracy and mean IoU) and the MAE / RMSE / R² of regressions (in the
-    data's own units: the target scaling undone)."""
+    classifiers: pixel accuracy and mean IoU), the MAE / RMSE / R² of regressions (in the data's
+    own units: the target scaling undone) and the token accuracy and perplexity of language
+    models."""
     model.eval()
     total, count, correct = 0.0, 0, [0] * len(CLASSIFICATION_TERMS)
     dense = [None] * len(CLASSIFICATION_TERMS)  # SegmentationMetrics of per-pixel terms
     regressions = [RegressionMetrics(device) for _ in REGRESSION_TERMS]
+    tokens = [TokenMetrics.for_loss(losses[term][1], device) for term in LANGUAGE_MODEL_TERMS]
     with torch.no_grad():
         for start in range(0, len(x), batch_size):
             rows = slice(start, start + batch_size)
@@ -170,6 +175,9 @@ def evaluate(model, losses, x, y, batch_size, device, precision, y_stats):
                     mean, std = (s.to(device).double().reshape(-1) for s in y_stats)
                     p, t = p * std + mean, t * std + mean
                 regressions[j].update(p, t)
+            for j, term in enumerate(LANGUAGE_MODEL_TERMS):
+                ref = next(r for kind, r in losses[term][3] if kind == "output")
+                tokens[j].update(outputs[ref], batch["y"])
     record = {"val_loss": total / max(count, 1)}
     for j, term in enumerate(CLASSIFICATION_TERMS):
         suffix = "" if j == 0 else f"/{losses[term][0]}"
@@ -180,6 +188,10 @@ def evaluate(model, losses, x, y, batch_size, device, precision, y_stats):
     for j, term in enumerate(REGRESSION_TERMS):
         suffix = "" if j == 0 else f"/{losses[term][0]}"
         figures = regressions[j].compute()  # mae, rmse, r2 ({} without samples)
+        record.update({f"val_{name}{suffix}": v for name, v in figures.items()})
+    for j, term in enumerate(LANGUAGE_MODEL_TERMS):
+        suffix = "" if j == 0 else f"/{losses[term][0]}"
+        figures = tokens[j].compute()  # accuracy, perplexity ({} without tokens)
         record.update({f"val_{name}{suffix}": v for name, v in figures.items()})
     return record
 
