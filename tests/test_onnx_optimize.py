@@ -98,3 +98,20 @@ def test_without_batch_norms_the_graph_is_torchs_default(tmp_path):
     write_onnx(model, (x,), ["x"], ["out"], ours)
     torch_default(model, x, default)
     assert ops(ours) == ops(default)
+
+
+def test_a_cached_export_of_the_old_format_is_not_served(tmp_path):
+    """model.onnx files cached before batch norms were kept are exported again."""
+    import json
+    from types import SimpleNamespace
+
+    from server.exports.onnx_export import EXPORT_FORMAT, cached_report, onnx_paths
+
+    rm = SimpleNamespace(files=SimpleNamespace(folder=tmp_path, fingerprint="abc"))
+    model_path, report_path = onnx_paths(tmp_path)
+    model_path.parent.mkdir()
+    model_path.write_bytes(b"onnx")
+    report_path.write_text(json.dumps({"fingerprint": "abc", "opset": 18}))
+    assert cached_report(rm) is None
+    report_path.write_text(json.dumps({"fingerprint": "abc", "format": EXPORT_FORMAT}))
+    assert cached_report(rm) == {"fingerprint": "abc", "format": EXPORT_FORMAT}

@@ -7,10 +7,10 @@ BatchNormalization; LayerNormalization; torch's decomposed nn.RMSNorm (onnx_norm
 and MaskedPool (onnx_masks.py); the activations whose name is a catalog layer's (Relu → ReLU,
 LeakyRelu, Gelu, Softmax, ...); Clip → ReLU6 / Hardtanh / ReLU; Add / Mul / Concat / MatMul of two
 tensors; Reshape / Flatten; Transpose / Squeeze / Unsqueeze / Slice / Gather / Expand
-(onnx_layout.py: also time-major values); Gather of a constant table → Embedding; LSTM / GRU / RNN
-(onnx_recurrent.py); an initializer expanded to the batch or added to activations → Parameter,
-Range of a dim of a shape → PositionIds (onnx_tensors.py); ReduceMean; Identity / Dropout
-(inference).
+(onnx_layout.py: also time-major values); Gather of a constant table → Embedding (a Linear with its
+table as weight tied to it, onnx_ties.py); LSTM / GRU / RNN (onnx_recurrent.py); an initializer
+expanded to the batch or added to activations → Parameter, Range of a dim of a shape → PositionIds
+(onnx_tensors.py); ReduceMean; Identity / Dropout (inference).
 Nodes whose inputs are all constants (weight slicing, Range) are evaluated here. Shape
 computations that only feed a Reshape or an Expand (Shape → Gather → Concat, as exporters
 write for a dynamic batch) are dropped: the Reshape keeps the batch and takes the per-sample
@@ -40,6 +40,7 @@ from .onnx_norms import find_rms_norms
 from .onnx_recurrent import RecurrentOps
 from .onnx_scalars import ScalarOps
 from .onnx_tensors import TensorOps
+from .onnx_ties import tie_heads
 
 ALIASES = {"alpha": ("negative_slope", "alpha"), "axis": ("dim",)}  # ONNX attribute → param
 # inputs that are shapes or indices, never data (a batch-dependent shape is computed from x)
@@ -153,6 +154,7 @@ def import_onnx(path: Path, name: str | None = None):
             raise ImportFailed(f"no shape known for the output {out.name}")
         graph.outputs.append((*ref, (1, *shape[1:])))
     graph.notes.insert(0, f"Imported from the ONNX model {path.name}.")
+    tie_heads(graph, converter.state)
     return graph, converter.state
 
 

@@ -21,6 +21,9 @@ from .artifacts import RunModel
 from .onnx_optimize import optimize_keeping_batch_norm
 
 MAX_SAMPLES = 64
+# what write_onnx produces; a cached model.onnx of another format is exported again
+# (2: eval batch norms kept as BatchNormalization, onnx_optimize.py; before: folded into convs)
+EXPORT_FORMAT = 2
 TOLERANCE = 1e-4
 _EXPORT_LOCK = threading.Lock()  # torch.export patches global state: one export at a time
 
@@ -40,6 +43,8 @@ def cached_report(rm: RunModel) -> dict | None:
     except (OSError, ValueError):
         return None
     if not isinstance(report, dict) or report.get("fingerprint") != rm.files.fingerprint:
+        return None
+    if report.get("format") != EXPORT_FORMAT:
         return None
     if "error" not in report and not model_path.is_file():
         return None
@@ -79,7 +84,7 @@ def export_onnx(rm: RunModel, datasets_root: Path) -> tuple[Path, dict]:
                     "message": exc.message,
                     "details": exc.details,
                 }
-                _write_report(report_path, {"fingerprint": rm.files.fingerprint, "error": error})
+                _write_report(report_path, {**_cache_key(rm), "error": error})
             raise
         finally:
             tmp.unlink(missing_ok=True)
@@ -89,15 +94,19 @@ def export_onnx(rm: RunModel, datasets_root: Path) -> tuple[Path, dict]:
             "input_names": input_names,
             "output_names": output_names,
             "dynamic_batch": True,
-            "fingerprint": rm.files.fingerprint,
+            **_cache_key(rm),
             "torch": torch.__version__,
         }
         _write_report(report_path, report)
         return model_path, report
 
 
+def _cache_key(rm: RunModel) -> dict:
+    return {"fingerprint": rm.files.fingerprint, "format": EXPORT_FORMAT}
+
+
 def public_report(report: dict) -> dict:
-    return {k: v for k, v in report.items() if k != "fingerprint"}
+    return {k: v for k, v in report.items() if k not in ("fingerprint", "format")}
 
 
 def sample_inputs(rm: RunModel, datasets_root: Path) -> tuple[dict[str, torch.Tensor], str]:
