@@ -115,3 +115,16 @@ def test_a_cached_export_of_the_old_format_is_not_served(tmp_path):
     assert cached_report(rm) is None
     report_path.write_text(json.dumps({"fingerprint": "abc", "format": EXPORT_FORMAT}))
     assert cached_report(rm) == {"fingerprint": "abc", "format": EXPORT_FORMAT}
+
+
+def test_an_optimizer_that_fails_falls_back_to_torchs(tmp_path, monkeypatch):
+    """onnxscript's passes moved in some release: the export still works, batch norms folded."""
+    from server.exports import onnx_export
+
+    def broken(model):
+        raise AttributeError("no such pass")
+
+    monkeypatch.setattr(onnx_export, "optimize_keeping_batch_norm", broken)
+    x = torch.randn(2, 3, 6, 6)
+    write_onnx(ConvNet().eval(), (x,), ["x"], ["out"], tmp_path / "m.onnx")
+    assert ops(tmp_path / "m.onnx")["BatchNormalization"] == 0 and ops(tmp_path / "m.onnx")["Conv"]

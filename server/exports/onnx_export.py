@@ -229,7 +229,10 @@ def write_onnx(
             optimize=False,  # the same clean-up follows, batch norms kept (onnx_optimize.py)
             verbose=False,
         )
-        optimize_keeping_batch_norm(exported.model)
+        try:
+            optimize_keeping_batch_norm(exported.model)
+        except Exception:  # an onnxscript whose passes moved: torch's own, batch norms folded
+            exported.optimize()
         exported.save(str(path), external_data=False)
     except Exception as exc:
         raise OnnxExportError("convert", [exc]) from None

@@ -18,6 +18,14 @@ from __future__ import annotations
 
 from typing import Any
 
+TIDY_PASSES = (
+    "LiftSubgraphInitializersToMainGraphPass",
+    "DeduplicateInitializersPass",
+    "CommonSubexpressionEliminationPass",
+    "OutputFixPass",
+    "NameFixPass",
+)
+
 
 def batch_norm_folding_rules() -> set[int]:
     """ids of onnxscript's rules that merge a BatchNormalization into the layer before it."""
@@ -40,7 +48,7 @@ def optimize_keeping_batch_norm(model: Any) -> None:
     class _Fold(ir.passes.InPlacePass):
         def call(self, model):
             result = fold_constants_ir(model, onnx_shape_inference=True)
-            return ir.passes.PassResult(model, bool(getattr(result, "modified", True)))
+            return ir.passes.PassResult(model, bool(result))  # a bool in older onnxscript
 
     loop = [_Fold()]
     if rules:
@@ -50,16 +58,16 @@ def optimize_keeping_batch_norm(model: Any) -> None:
         common_passes.RemoveUnusedFunctionsPass(),
         common_passes.RemoveUnusedOpsetsPass(),
     ]
-    passes = ir.passes.Sequential(
-        common_passes.InlinePass(),
-        ir.passes.PassManager(loop, steps=2, early_stop=True),
+    tidy = [
         common_passes.RemoveUnusedNodesPass(),
         common_passes.LiftConstantsToInitializersPass(lift_all_constants=True, size_limit=0),
-        common_passes.LiftSubgraphInitializersToMainGraphPass(),
-        common_passes.DeduplicateInitializersPass(),
-        common_passes.CommonSubexpressionEliminationPass(),
-        common_passes.OutputFixPass(),
-        common_passes.NameFixPass(),
+    ]
+    for name in TIDY_PASSES:  # newer onnx_ir releases only: run those this one has
+        made = getattr(common_passes, name, None)
+        if made is not None:
+            tidy.append(made())
+    passes = ir.passes.Sequential(
+        common_passes.InlinePass(), ir.passes.PassManager(loop, steps=2, early_stop=True), *tidy
     )
     passes(model)
     try:  # as torch's optimize() does since 2.8
