@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import onnx
@@ -38,9 +39,11 @@ def app(tmp_path_factory):
     return make_app(tmp_path_factory.mktemp("onnx-import"))
 
 
-def exported(app, example: str, run_id: str, tmp: Path) -> tuple[Path, torch.nn.Module, tuple]:
+def exported(
+    app, example: str, run_id: str, tmp: Path, document: dict | None = None
+) -> tuple[Path, torch.nn.Module, Any]:
     """A finished run of the example (seeded weights, perturbed batch-norm statistics) exported
-    to ONNX through the server: (model.onnx, the torch model, the per-sample input shape)."""
+    to ONNX through the server: (model.onnx, the torch model, the data's DataInfo)."""
 
     def perturb(model: torch.nn.Module) -> None:
         generator = torch.Generator().manual_seed(1)
@@ -50,13 +53,28 @@ def exported(app, example: str, run_id: str, tmp: Path) -> tuple[Path, torch.nn.
                 m.running_var.uniform_(0.5, 1.5, generator=generator)
                 m.weight.data.uniform_(0.5, 1.5, generator=generator)
 
-    document = json.loads((EXAMPLES / f"{example}.json").read_text())
+    if document is None:
+        document = json.loads((EXAMPLES / f"{example}.json").read_text())
     _, compiled, model = fabricated_run(app, run_id, document, adjust=perturb)
     r = app.test_client().get(f"/api/runs/{run_id}/export/model.onnx", headers=AUTH)
     assert r.status_code == 200, r.get_json(silent=True)
     path = tmp / f"{example}.onnx"
     path.write_bytes(r.data)
-    return path, model.eval(), tuple(compiled.analysis.data.x_shape)
+    return path, model.eval(), compiled.analysis.data
+
+
+def sample_batch(data, rows: int = 6) -> torch.Tensor:
+    """Inputs for the example's data: floats, or token ids padded at the end of each row (the
+    pad id 0, as a tokenized text column is) with lengths from 1 to T."""
+    generator = torch.Generator().manual_seed(2)
+    shape = tuple(data.x_shape)
+    if data.x_dtype != "int64":
+        return torch.randn(rows, *shape, generator=generator)
+    ids = torch.randint(1, data.vocab_size, (rows, *shape), generator=generator)
+    if len(shape) == 1:
+        lengths = torch.linspace(1, shape[0], rows).long()
+        ids[torch.arange(shape[0]) >= lengths[:, None]] = 0
+    return ids
 
 
 REIMPORTED = [
@@ -68,26 +86,10 @@ REIMPORTED = [
     ("multitask_digits", "00000000000000b7"),
     ("gru_sequences", "00000000000000b8"),
     ("transformer_classifier", "00000000000000b9"),
-    pytest.param(
-        "text_classifier",
-        "00000000000000ba",
-        marks=pytest.mark.xfail(
-            strict=True,
-            reason="import-onnx does not map PaddingMask / MaskedPool yet (Equal, Not, Cast, "
-            "ReduceSum, Sub, Range, GatherND) and feeds float x; issue 13's importer part",
-        ),
-    ),
+    ("text_classifier", "00000000000000ba"),
     ("unet_segmentation", "00000000000000bc"),
     ("vit_tiny", "00000000000000bd"),
-    pytest.param(
-        "gpt_mini",
-        "00000000000000be",
-        marks=pytest.mark.xfail(
-            strict=True,
-            reason="token-id inputs: import-onnx reads every graph input as float32, and the "
-            "Embedding then refuses it",
-        ),
-    ),
+    ("gpt_mini", "00000000000000be"),
 ]
 
 
@@ -98,7 +100,7 @@ def test_every_example_is_reimported():
 
 @pytest.mark.parametrize(("example", "run_id"), REIMPORTED)
 def test_torchloom_exports_reimport_with_the_same_outputs(app, example, run_id, tmp_path, capsys):
-    path, original, x_shape = exported(app, example, run_id, tmp_path)
+    path, original, data = exported(app, example, run_id, tmp_path)
     out = tmp_path / "graph.json"
     assert run_cli(str(path), "-o", str(out)) == 0, capsys.readouterr().err
     document = json.loads(out.read_text())
@@ -109,7 +111,7 @@ def test_torchloom_exports_reimport_with_the_same_outputs(app, example, run_id, 
     rebuilt.load_state_dict(load_file(str(tmp_path / "graph.safetensors")))
     rebuilt.eval()
 
-    x = torch.randn(6, *x_shape, generator=torch.Generator().manual_seed(2))
+    x = sample_batch(data)
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     runtime = session.run(None, {"x": x.numpy()})
     with torch.no_grad():
@@ -120,19 +122,21 @@ def test_torchloom_exports_reimport_with_the_same_outputs(app, example, run_id, 
         float(np.abs(a.numpy() - b).max()) for a, b in zip(got, runtime, strict=True)
     )
     assert diff_torch <= 1e-5 and diff_runtime <= 1e-5, (diff_torch, diff_runtime)
-    count = sum(p.numel() for p in rebuilt.parameters())
-    assert count == sum(p.numel() for p in original.parameters()) - _folded(original, rebuilt)
+    count = sum(p.numel() for p in rebuilt.parameters())  # a tied tensor counts once
+    assert count == sum(p.numel() for p in original.parameters())
+    assert _shared(rebuilt) == _shared(original)  # gpt_mini's head tied to its table again
 
-    # equivalent: the same convolutions and linear layers, in order (a batch norm in eval
-    # mode may be folded into the convolution before it: then its conv gains a bias)
+    # equivalent: the same convolutions, linear layers and batch norms, in order (write_onnx
+    # keeps eval-mode batch norms: server/exports/onnx_optimize.py), running statistics too
     def layers(model):
-        return [
+        kinds = (torch.nn.Linear, torch.nn.Conv2d, torch.nn.ConvTranspose2d, torch.nn.RNNBase)
+        found = [
             (type(m).__name__, tuple(_first_weight(m).shape))
             for m in model.modules()
-            if isinstance(
-                m, torch.nn.Linear | torch.nn.Conv2d | torch.nn.ConvTranspose2d | torch.nn.RNNBase
-            )
+            if isinstance(m, (*kinds, torch.nn.BatchNorm2d))
         ]
+        stats = [(tuple(b.shape), round(float(b.sum()), 4)) for b in model.buffers()]
+        return found, [s for s in stats if s[0] != ()]  # not num_batches_tracked
 
     assert layers(rebuilt) == layers(original)
     FIGURES[example] = {
@@ -142,26 +146,10 @@ def test_torchloom_exports_reimport_with_the_same_outputs(app, example, run_id, 
     }
 
 
-def _folded(original: torch.nn.Module, rebuilt: torch.nn.Module) -> int:
-    """Parameters the exporter folded away: batch norms merged into the convolution before them
-    (their scale and shift gone, a bias gained by a convolution that had none)."""
-
-    def norms(model):
-        return sum(
-            p.numel()
-            for m in model.modules()
-            if isinstance(m, torch.nn.BatchNorm2d)
-            for p in m.parameters()
-        )
-
-    def conv_biases(model):
-        return sum(
-            m.bias.numel()
-            for m in model.modules()
-            if isinstance(m, torch.nn.Conv2d) and m.bias is not None
-        )
-
-    return norms(original) - norms(rebuilt) - (conv_biases(rebuilt) - conv_biases(original))
+def _shared(model: torch.nn.Module) -> int:
+    """How many parameter names are a second name for a tensor (weight tying)."""
+    named = model.named_parameters(remove_duplicate=False)
+    return sum(1 for _ in named) - sum(1 for _ in model.parameters())
 
 
 def _first_weight(module: torch.nn.Module) -> torch.Tensor:

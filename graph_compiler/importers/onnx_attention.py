@@ -31,6 +31,7 @@ class EncoderMatch:
     params: dict = field(default_factory=dict)
     weights: dict = field(default_factory=dict)
     type_: str = "TransformerEncoderLayer"  # the catalog node the region becomes
+    more: dict = field(default_factory=dict)  # its other input ports: port → ONNX value
 
 
 def find_encoder_layers(nodes: list, consts: dict, shapes: dict, outputs: set[str], opsets) -> list:
@@ -160,7 +161,7 @@ def _read_weights(nodes, consts, region, linears, match) -> bool:
     if len(norms) != 2 or any(consts.get(n.input[1]) is None for n in norms):
         return False
     eps = {next((a.f for a in n.attribute if a.name == "epsilon"), 1e-5) for n in norms}
-    match.params = {"dim_feedforward": int(ff), "layer_norm_eps": float(eps.pop())}
+    match.params = {"dim_feedforward": int(ff), "layer_norm_eps": float(str(np.float32(eps.pop())))}
     weights = {
         "self_attn.in_proj_weight": w_in,
         "self_attn.in_proj_bias": biases[0],

@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 
 from .lookup import Unsupported
+from .onnx_norms import short_float
 
 
 class LayerOps:
@@ -176,7 +177,7 @@ class LayerOps:
         if kind is None:
             raise Unsupported(f"a rank-{rank} input")
         params = {
-            "eps": float(attrs.get("epsilon", 1e-5)),
+            "eps": short_float(attrs.get("epsilon", 1e-5)),  # ONNX holds it as a float32
             "momentum": round(1.0 - float(attrs.get("momentum", 0.9)), 6),
         }
         weights = {
@@ -196,7 +197,7 @@ class LayerOps:
         bias = self.const(node.input[2]) if len(node.input) > 2 else None
         if scale is None:
             raise Unsupported("a scale that is not a constant")
-        params: dict[str, Any] = {"eps": float(attrs.get("epsilon", 1e-5))}
+        params: dict[str, Any] = {"eps": short_float(attrs.get("epsilon", 1e-5))}
         weights = {"weight": scale}
         if bias is None:
             params["bias"] = False

@@ -1,16 +1,16 @@
 """`torchloom import-onnx model.onnx`: an ONNX graph's common ops as catalog nodes, with weights.
 
-Supported: Gemm and MatMul (+ Add of a bias) with constant weights → Linear; Conv →
-Conv1d/2d/3d; ConvTranspose → ConvTranspose1d/2d/3d; MaxPool / AveragePool (1-3 D) /
-GlobalAveragePool; Split; GlobalMaxPool and a kept ReduceMax over the spatial dims →
-AdaptiveMaxPool1d/2d(1); HardSigmoid; BatchNormalization; LayerNormalization; torch's decomposed
-nn.RMSNorm (onnx_norms.py); the activations whose name is a catalog layer's (Relu → ReLU,
-LeakyRelu, Gelu, Softmax, ...); Clip → ReLU6 / Hardtanh / ReLU; Add / Mul / Concat / MatMul of
-two tensors; Reshape / Flatten; Transpose / Squeeze / Unsqueeze / Slice / Gather / Expand
-(onnx_layout.py: also time-major values); Gather of a constant table → Embedding; LSTM / GRU /
-RNN (onnx_recurrent.py); an initializer expanded to the batch or added to activations →
-Parameter, Range of a dim of a shape → PositionIds (onnx_tensors.py); ReduceMean; Identity /
-Dropout (inference).
+Supported: Gemm and MatMul (+ Add of a bias) with constant weights → Linear; Conv → Conv1d/2d/3d;
+ConvTranspose → ConvTranspose1d/2d/3d; MaxPool / AveragePool (1-3 D) / GlobalAveragePool; Split;
+GlobalMaxPool and a kept ReduceMax over the spatial dims → AdaptiveMaxPool1d/2d(1); HardSigmoid;
+BatchNormalization; LayerNormalization; torch's decomposed nn.RMSNorm (onnx_norms.py); PaddingMask
+and MaskedPool (onnx_masks.py); the activations whose name is a catalog layer's (Relu → ReLU,
+LeakyRelu, Gelu, Softmax, ...); Clip → ReLU6 / Hardtanh / ReLU; Add / Mul / Concat / MatMul of two
+tensors; Reshape / Flatten; Transpose / Squeeze / Unsqueeze / Slice / Gather / Expand
+(onnx_layout.py: also time-major values); Gather of a constant table → Embedding (a Linear with its
+table as weight tied to it, onnx_ties.py); LSTM / GRU / RNN (onnx_recurrent.py); an initializer
+expanded to the batch or added to activations → Parameter, Range of a dim of a shape → PositionIds
+(onnx_tensors.py); ReduceMean; Identity / Dropout (inference).
 Nodes whose inputs are all constants (weight slicing, Range) are evaluated here. Shape
 computations that only feed a Reshape or an Expand (Shape → Gather → Concat, as exporters
 write for a dynamic batch) are dropped: the Reshape keeps the batch and takes the per-sample
@@ -35,10 +35,12 @@ from .onnx_attention import EncoderMatch, find_encoder_layers
 from .onnx_files import load as _load
 from .onnx_layers import LayerOps
 from .onnx_layout import LayoutOps
+from .onnx_masks import MaskOps, find_masked_pools
 from .onnx_norms import find_rms_norms
 from .onnx_recurrent import RecurrentOps
 from .onnx_scalars import ScalarOps
 from .onnx_tensors import TensorOps
+from .onnx_ties import tie_heads
 
 ALIASES = {"alpha": ("negative_slope", "alpha"), "axis": ("dim",)}  # ONNX attribute → param
 # inputs that are shapes or indices, never data (a batch-dependent shape is computed from x)
@@ -109,6 +111,8 @@ def import_onnx(path: Path, name: str | None = None):
     layers = find_encoder_layers(nodes, consts, shapes, outputs, model.opset_import)
     taken = {i for m in layers for i in m.region}
     layers += [m for m in find_rms_norms(nodes, consts, shapes, outputs) if not m.region & taken]
+    taken = {i for m in layers for i in m.region}
+    layers += [m for m in find_masked_pools(nodes, consts, outputs) if not m.region & taken]
     starts = {m.start: m for m in layers}
     inside = {i for m in layers for i in m.region}
     unsupported: dict[str, list[str]] = {}
@@ -150,6 +154,7 @@ def import_onnx(path: Path, name: str | None = None):
             raise ImportFailed(f"no shape known for the output {out.name}")
         graph.outputs.append((*ref, (1, *shape[1:])))
     graph.notes.insert(0, f"Imported from the ONNX model {path.name}.")
+    tie_heads(graph, converter.state)
     return graph, converter.state
 
 
@@ -197,7 +202,7 @@ def _data_nodes(nodes: list, outputs: list[str]) -> set[int]:
     return seen
 
 
-class _Converter(LayerOps, LayoutOps, RecurrentOps, ScalarOps, TensorOps):
+class _Converter(LayerOps, LayoutOps, MaskOps, RecurrentOps, ScalarOps, TensorOps):
     def __init__(self, graph: ImportedGraph, consts: dict, shapes: dict, uses: Counter):
         self.g, self.consts, self.shapes, self.uses = graph, consts, shapes, uses
         self.values: dict[str, tuple[str, str]] = {}  # ONNX value → (node, port)
@@ -277,9 +282,10 @@ class _Converter(LayerOps, LayoutOps, RecurrentOps, ScalarOps, TensorOps):
 
     def region(self, first, match: EncoderMatch) -> None:
         """A region found as one layer: an nn.TransformerEncoderLayer onnx_attention.py proved,
-        an nn.RMSNorm (onnx_norms.py)."""
+        an nn.RMSNorm (onnx_norms.py), a MaskedPool (onnx_masks.py)."""
         x = self.tensor(match.source)
-        made = self._add(first, match.type_, match.params, [("in", x)], match.weights)
+        inputs = [("in", x), *((port, self.tensor(v)) for port, v in match.more.items())]
+        made = self._add(first, match.type_, match.params, inputs, match.weights)
         self.values[match.output] = (made.id, "out")
 
     def knows(self, op_type: str) -> bool:

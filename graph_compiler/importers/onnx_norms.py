@@ -66,7 +66,9 @@ def _match(nodes, consts, shapes, only, start: int) -> EncoderMatch | None:
             region.add(affine)
             output, weights = nodes[affine].output[0], {"weight": weight}
     value = float(np.float32(eps.reshape(-1)[0]))
-    params: dict = {} if np.isclose(value, AUTO_EPS, rtol=1e-6, atol=0) else {"eps": _short(value)}
+    params: dict = (
+        {} if np.isclose(value, AUTO_EPS, rtol=1e-6, atol=0) else {"eps": short_float(value)}
+    )
     if not weights:
         params["elementwise_affine"] = False
     return EncoderMatch(start, region, x, output, params, weights, type_="RMSNorm")
@@ -89,6 +91,6 @@ def _last_dim_kept(node, consts: dict, rank: int) -> bool:
     return axes is not None and [a % rank for a in axes] == [rank - 1]
 
 
-def _short(value: float) -> float:
+def short_float(value: float) -> float:
     """A float32 constant as the decimal it was written as (1e-3, not 0.0010000000474974513)."""
     return float(str(np.float32(value)))

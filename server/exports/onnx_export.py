@@ -18,8 +18,12 @@ import torch
 from ..errors import ApiError
 from ..storage.files import contained
 from .artifacts import RunModel
+from .onnx_optimize import optimize_keeping_batch_norm
 
 MAX_SAMPLES = 64
+# what write_onnx produces; a cached model.onnx of another format is exported again
+# (2: eval batch norms kept as BatchNormalization, onnx_optimize.py; before: folded into convs)
+EXPORT_FORMAT = 2
 TOLERANCE = 1e-4
 _EXPORT_LOCK = threading.Lock()  # torch.export patches global state: one export at a time
 
@@ -39,6 +43,8 @@ def cached_report(rm: RunModel) -> dict | None:
     except (OSError, ValueError):
         return None
     if not isinstance(report, dict) or report.get("fingerprint") != rm.files.fingerprint:
+        return None
+    if report.get("format") != EXPORT_FORMAT:
         return None
     if "error" not in report and not model_path.is_file():
         return None
@@ -78,7 +84,7 @@ def export_onnx(rm: RunModel, datasets_root: Path) -> tuple[Path, dict]:
                     "message": exc.message,
                     "details": exc.details,
                 }
-                _write_report(report_path, {"fingerprint": rm.files.fingerprint, "error": error})
+                _write_report(report_path, {**_cache_key(rm), "error": error})
             raise
         finally:
             tmp.unlink(missing_ok=True)
@@ -88,15 +94,19 @@ def export_onnx(rm: RunModel, datasets_root: Path) -> tuple[Path, dict]:
             "input_names": input_names,
             "output_names": output_names,
             "dynamic_batch": True,
-            "fingerprint": rm.files.fingerprint,
+            **_cache_key(rm),
             "torch": torch.__version__,
         }
         _write_report(report_path, report)
         return model_path, report
 
 
+def _cache_key(rm: RunModel) -> dict:
+    return {"fingerprint": rm.files.fingerprint, "format": EXPORT_FORMAT}
+
+
 def public_report(report: dict) -> dict:
-    return {k: v for k, v in report.items() if k != "fingerprint"}
+    return {k: v for k, v in report.items() if k not in ("fingerprint", "format")}
 
 
 def sample_inputs(rm: RunModel, datasets_root: Path) -> tuple[dict[str, torch.Tensor], str]:
@@ -192,7 +202,8 @@ def write_onnx(
     path: Path,
 ) -> None:
     """The export every model.onnx goes through (also the importers' tests): torch.export with a
-    dynamic batch (non-strict, then strict), then the dynamo ONNX exporter, weights inline."""
+    dynamic batch (non-strict, then strict), then the dynamo ONNX exporter, weights inline,
+    eval-mode batch norms kept as BatchNormalization ops (not folded into the convolutions)."""
     batch = torch.export.Dim("batch", min=1)
     dynamic: tuple = tuple({0: batch} for _ in args)
     target = model
@@ -209,16 +220,20 @@ def write_onnx(
     if program is None:
         raise OnnxExportError("trace", errors)
     try:
-        torch.onnx.export(
+        exported = torch.onnx.export(
             program,
             args,
-            str(path),
             dynamo=True,
             input_names=input_names,
             output_names=output_names,
-            external_data=False,
+            optimize=False,  # the same clean-up follows, batch norms kept (onnx_optimize.py)
             verbose=False,
         )
+        try:
+            optimize_keeping_batch_norm(exported.model)
+        except Exception:  # an onnxscript whose passes moved: torch's own, batch norms folded
+            exported.optimize()
+        exported.save(str(path), external_data=False)
     except Exception as exc:
         raise OnnxExportError("convert", [exc]) from None
 
