@@ -4,6 +4,8 @@ size, slices resume exactly, and bad prompts and settings are clear errors."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 import torch
 from torch import nn
@@ -111,6 +113,11 @@ def test_slices_resume_exactly_where_they_stopped(lm, tok):
         g = Generation(lm, tok, settings, 8, progress)
         pieces += list(g.run(seconds=0))  # one token per slice
         progress = g.progress
+        # what crosses the analysis process boundary is plain values, never a tensor (torch
+        # pickles those through shared memory, which breaks the pool under gevent)
+        assert all(isinstance(v, int | bytes | list) for v in dataclasses.astuple(progress)), (
+            progress
+        )
     assert "".join(pieces) == whole
 
 

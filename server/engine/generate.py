@@ -51,13 +51,16 @@ def prompt_ids(tokenizer: Tokenizer, prompt: str) -> list[int]:
 
 @dataclass
 class Progress:
-    """How far a generation got (picklable): every id so far (prompt first), how many were
-    generated, how much text was given out, and the sampler's random state."""
+    """How far a generation got: every id so far (prompt first), how many were generated, how
+    much text was given out, and the sampler's random state. Plain values only: a tensor here
+    would leave the analysis process through torch's shared-memory pickling, whose
+    file-descriptor handover broke the pool under the gevent server (a playground generation
+    failed after its first slice)."""
 
     ids: list[int]
     generated: int = 0
     emitted: int = 0
-    rng: torch.Tensor | None = None
+    rng: bytes | None = None  # the generator's get_state(), as bytes
     new_ids: list[int] = field(default_factory=list)
 
 
@@ -79,7 +82,12 @@ class Generation:
         self.block_size = block_size
         self.output = output
         self.progress = progress
-        self._sampler = Sampler(self.settings, progress.rng)
+        rng = (
+            None
+            if progress.rng is None
+            else torch.frombuffer(bytearray(progress.rng), dtype=torch.uint8)
+        )
+        self._sampler = Sampler(self.settings, rng)
         self._stream = TextStream(tokenizer, progress.emitted, progress.new_ids)
 
     @classmethod
@@ -124,7 +132,8 @@ class Generation:
 
     def _save(self) -> None:
         p = self.progress
-        p.emitted, p.new_ids, p.rng = self._stream.emitted, self._stream.ids, self._sampler.state
+        p.emitted, p.new_ids = self._stream.emitted, self._stream.ids
+        p.rng = self._sampler.state.numpy().tobytes()
 
 
 def generate(

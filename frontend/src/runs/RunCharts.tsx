@@ -8,12 +8,14 @@ import type { EpochPoint, RunData } from "./rundata";
 import { Smoother } from "./series";
 import { useRuns } from "./store";
 
-/** The validation metric an epoch table has: mean IoU (segmentation), else accuracy, else R²,
- * else MAE. */
+/** The validation metric an epoch table has: mean IoU (segmentation), else perplexity (language
+ * model), else accuracy, else R², else MAE. */
 export function metricOf(epochs: EpochPoint[]): { key: string; label: string; pct: boolean } | null {
   const e = epochs[epochs.length - 1];
   if (!e) return null;
   if (e.val_miou !== undefined) return { key: "val_miou", label: "validation mean IoU", pct: false };
+  // a language model's headline figure: its token accuracy is in the log and the Best line
+  if (e.val_perplexity !== undefined) return { key: "val_perplexity", label: "validation perplexity", pct: false };
   if (e.val_accuracy !== undefined) return { key: "val_accuracy", label: "validation accuracy", pct: true };
   if (e.val_r2 !== undefined) return { key: "val_r2", label: "validation R²", pct: false };
   if (e.val_mae !== undefined) return { key: "val_mae", label: "validation MAE", pct: false };

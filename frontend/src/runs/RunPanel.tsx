@@ -101,12 +101,12 @@ export function RunPanel({ row, runId }: { row: RunRow | undefined; runId: strin
         <span className="spacer" />
         {(status === "running" || status === "queued") && (
           <button type="button" className="btn small danger" onClick={() => void stopRun(runId)} data-testid="run-stop">
-            ■ Stop
+            <span aria-hidden="true">■ </span>Stop
           </button>
         )}
         {canResume && (
           <button type="button" className="btn small" onClick={() => void resumeRun(runId)} data-testid="run-resume">
-            ▶ Resume
+            <span aria-hidden="true">▶ </span>Resume
           </button>
         )}
       </div>

@@ -101,7 +101,7 @@ export function TrainControls() {
   return (
     <div className="train-controls">
       <button type="button" className="btn primary" onClick={() => void train()} disabled={starting} title="Validate, save a version and train (Ctrl+Enter)" data-testid="train">
-        {starting ? "Starting…" : "▶ Train"}
+        {starting ? "Starting…" : <><span aria-hidden="true">▶ </span>Train</>}
       </button>
       <Popover.Root>
         <Popover.Trigger className={`btn ghost${overridden ? " set" : ""}`} aria-label="Run settings" title="Run settings" data-testid="run-settings-open">

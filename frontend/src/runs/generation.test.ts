@@ -18,6 +18,12 @@ describe("generation state", () => {
     expect(isRunning(done)).toBe(false);
   });
 
+  it("keeps pieces and an end that arrive before the start's reply, for the id it names", () => {
+    const early = run([{ type: "start", prompt: "a" }, { type: "piece", id: "old", text: "zz" }, { type: "piece", id: "g", text: "b" }, { type: "end", id: "g", reason: "error", error: "bad prompt" }]);
+    expect(early).toMatchObject({ status: "starting", text: "" });
+    expect(genReducer(early, { type: "started", id: "g" })).toMatchObject({ status: "error", id: "g", text: "b", error: "bad prompt", early: [] });
+  });
+
   it("ignores pieces and ends of another generation (superseded or stopped)", () => {
     const s = run([{ type: "start", prompt: "a" }, { type: "started", id: "new" }, { type: "piece", id: "old", text: "zzz" }, { type: "end", id: "old", reason: "stopped" }]);
     expect(s).toMatchObject({ status: "streaming", id: "new", text: "" });

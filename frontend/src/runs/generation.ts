@@ -13,6 +13,9 @@ export interface GenState {
   prompt: string;
   text: string;
   error: string | null;
+  /** pieces and ends that came while the start's reply (the id) was still on its way: the
+   * server may emit before its reply arrives; replayed for the id the reply names */
+  early: Array<Extract<GenAction, { type: "piece" | "end" }>>;
 }
 
 export type GenAction =
@@ -25,19 +28,22 @@ export type GenAction =
   /** the socket disconnected: the server ended any generation of this client */
   | { type: "lost" };
 
-export const initialGen: GenState = { status: "idle", id: null, prompt: "", text: "", error: null };
+export const initialGen: GenState = { status: "idle", id: null, prompt: "", text: "", error: null, early: [] };
 
 export function genReducer(s: GenState, a: GenAction): GenState {
   switch (a.type) {
     case "start":
-      return { status: "starting", id: null, prompt: a.prompt, text: "", error: null };
+      return { status: "starting", id: null, prompt: a.prompt, text: "", error: null, early: [] };
     case "started":
-      return s.status === "starting" ? { ...s, status: "streaming", id: a.id } : s;
+      if (s.status !== "starting") return s;
+      return s.early.filter((e) => e.id === a.id).reduce(genReducer, { ...s, status: "streaming", id: a.id, early: [] } as GenState);
     case "refused":
       return s.status === "starting" ? { ...s, status: "error", error: a.error } : s;
     case "piece":
+      if (s.status === "starting") return { ...s, early: [...s.early, a] };
       return a.id === s.id && (s.status === "streaming" || s.status === "stopping") ? { ...s, text: s.text + a.text } : s;
     case "end":
+      if (s.status === "starting") return { ...s, early: [...s.early, a] };
       if (a.id !== s.id) return s;
       return { ...s, status: a.reason, error: a.reason === "error" ? (a.error ?? "the generation failed") : null };
     case "stop":

@@ -1,6 +1,7 @@
 // A language model's epochs carry val_perplexity (and token accuracy as val_accuracy): the log
-// line and the metric text name it.
+// line and the metric text name it, and the run panel charts and shows it (not the accuracy).
 import { describe, expect, it } from "vitest";
+import { metricOf } from "./RunCharts";
 import { RunData } from "./rundata";
 import { metricText } from "./store";
 import type { RunEvent } from "./types";
@@ -19,5 +20,11 @@ describe("perplexity", () => {
   it("reads as perplexity, not as a percentage", () => {
     expect(metricText("val_perplexity", 2.4596)).toBe("perplexity 2.460");
     expect(metricText("val_accuracy", 0.5)).toBe("50.0% accuracy");
+  });
+
+  it("is the run panel's validation figure, ahead of the token accuracy", () => {
+    const lm = metricOf([{ epoch: 1, val_accuracy: 0.2, val_perplexity: 14.21 }]);
+    expect(lm).toEqual({ key: "val_perplexity", label: "validation perplexity", pct: false });
+    expect(metricOf([{ epoch: 1, val_accuracy: 0.9 }])?.key).toBe("val_accuracy");
   });
 });
