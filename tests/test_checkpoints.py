@@ -97,3 +97,25 @@ def test_the_quota_fails_the_run_with_a_clear_reason_and_it_resumes(tmp_path):
     latest = out / "checkpoints" / "epoch-0002.pt"
     again = Trainer(doc, out_dir=out, resume=latest, checkpoint_quota=bigger).run()
     assert again.status == "finished" and again.epochs_done == 6
+
+
+@pytest.mark.parametrize(
+    ("record", "judged_by"),
+    [
+        (
+            {"val_loss": 1.2, "val_accuracy": 0.6, "val_perplexity": 3.3},
+            ("val_perplexity", 3.3, False),
+        ),
+        ({"val_loss": 0.3, "val_accuracy": 0.97, "val_miou": 0.7}, ("val_miou", 0.7, True)),
+        ({"val_loss": 0.3, "val_accuracy": 0.9}, ("val_accuracy", 0.9, True)),
+        ({"val_loss": 0.3, "val_r2": 0.8, "val_mae": 2.0}, ("val_r2", 0.8, True)),
+        ({"val_loss": 0.3}, ("val_loss", 0.3, False)),
+        ({"train_loss": 0.3}, None),
+    ],
+)
+def test_a_run_is_judged_by_its_headline_metric(record, judged_by):
+    """A language model's best epoch is its lowest perplexity, a segmentation model's its best
+    mean IoU — not their token / pixel accuracy."""
+    from server.engine.checkpoint import monitored
+
+    assert monitored(record) == judged_by

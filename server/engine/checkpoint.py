@@ -24,8 +24,16 @@ import torch
 from .diskspace import format_bytes, tree_bytes
 
 FORMAT = "torchloom.checkpoint/1"
-# the metric a run is judged by: the first of these its epochs report (higher is better?)
-MONITORED = (("val_accuracy", True), ("val_r2", True), ("val_loss", False))
+# the metric a run is judged by: the first of these its epochs report (higher is better?) —
+# a language model by its perplexity (its token accuracy ignores how sure it is), a per-pixel
+# classifier by its mean IoU (its pixel accuracy is high for a model that predicts background)
+MONITORED = (
+    ("val_perplexity", False),
+    ("val_miou", True),
+    ("val_accuracy", True),
+    ("val_r2", True),
+    ("val_loss", False),
+)
 EPOCH_FILE = re.compile(r"^epoch-(\d+)\.pt$")
 
 

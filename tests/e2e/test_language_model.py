@@ -102,6 +102,8 @@ def test_language_model_train_and_generate(lpage, live_runs):
     # a uniform guess over the 22 characters scores 22; a few short epochs already learn much of
     # the chain's sparse transitions (2 to 4 next characters per context)
     assert 1.0 < perplexity < 16.0, shown
+    # and the run is judged by it: the best epoch is the lowest perplexity
+    expect(panel.get_by_test_id("run-best-metric")).to_have_text(re.compile(r"^perplexity "))
     assert live.run(run_id)["status"] == "finished"
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "language_model_run_panel.png"))

@@ -14,7 +14,7 @@ export function metricOf(epochs: EpochPoint[]): { key: string; label: string; pc
   const e = epochs[epochs.length - 1];
   if (!e) return null;
   if (e.val_miou !== undefined) return { key: "val_miou", label: "validation mean IoU", pct: false };
-  // a language model's headline figure: its token accuracy is in the log and the Best line
+  // a language model's headline figure (the run is judged by it too); token accuracy is in the log
   if (e.val_perplexity !== undefined) return { key: "val_perplexity", label: "validation perplexity", pct: false };
   if (e.val_accuracy !== undefined) return { key: "val_accuracy", label: "validation accuracy", pct: true };
   if (e.val_r2 !== undefined) return { key: "val_r2", label: "validation R²", pct: false };
