@@ -34,8 +34,8 @@ class ClassesLast(nn.Module):
         if self.loss.reduction == "none":  # one loss per position: the target's shape
             return self.loss(input.movedim(-1, 1), target)
         # (N·T, C) rows against (N·T,) ids: the same mean (weighted, ignore_index) or sum as
-        # over (N, C, T), without the moved scores' strided kernels (on the CPU ~100× slower
-        # for a GPT's logits; on CUDA a copy of the logits and of their gradient)
+        # over (N, C, T), without the moved scores' strided kernels (on the CPU, one thread,
+        # forward + backward of (64, 256, 65) logits: 18 ms instead of 37 ms)
         return self.loss(input.reshape(-1, input.shape[-1]), target.reshape(-1))
 
 
