@@ -250,7 +250,14 @@ def main() -> None:
     ap.add_argument("--small", action="store_true", help="--gpt: the anchor's CPU-sized model")
     ap.add_argument("--no-compile", action="store_true", help="--gpt: skip the anchor's compile")
     ap.add_argument("--anchor", help="--gpt: path of anchor_gpt.py (default: ../shared/anchors)")
+    ap.add_argument(
+        "--threads",
+        type=int,
+        help="--gpt: CPU threads of both (one is steadier on a shared, oversubscribed machine)",
+    )
     args = ap.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     dev = torch.device(args.device)
     if args.gpt:
         from bench.gpt_throughput import report, run
