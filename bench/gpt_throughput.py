@@ -3,19 +3,20 @@
 The anchor (a hand-written nanoGPT-style loop) runs as a subprocess of this script, so both
 figures come from the same machine at the same time; nothing of it is copied here. The engine
 trains the same model built as a torchloom graph: token Embedding + PositionIds → position
-Embedding, Dropout, L pre-norm causal blocks (LayerNorm → causal MultiheadAttention → Dropout →
-residual, LayerNorm → Linear 4D → GELU → Linear D → Dropout → residual: the anchor's block
-from parts; a TransformerEncoderLayer would add a dropout inside the MLP the anchor lacks), a
-final LayerNorm, a Linear head tied to the token Embedding, CrossEntropy over (B, T, V),
-AdamW(lr 1e-3, betas (0.9, 0.99), weight decay 0.1), gradient clipping at 1.0. Both parameter
-counts are printed and must agree.
+Embedding, Dropout, L pre-norm causal blocks (LayerNorm → Linear 3D → Chunk → heads (Reshape,
+Transpose) → causal ScaledDotProductAttention → heads merged → Linear D → Dropout → residual;
+LayerNorm → Linear 4D → GELU → Linear D → Dropout → residual: the anchor's block from parts;
+a TransformerEncoderLayer would add a dropout inside the MLP, and nn.MultiheadAttention works
+sequence-first inside), a final LayerNorm, a Linear head tied to the token Embedding,
+CrossEntropy over (B, T, V), AdamW(lr 1e-3, betas (0.9, 0.99), weight decay 0.1), gradient
+clipping at 1.0. Both parameter counts are printed and must agree.
 
 Data: random tokens like the anchor's, as a text file of 65 distinct characters (the char
 tokenizer's vocabulary is then the anchor's 65): a file source cut into windows of T, kept
 resident on the device by the engine's fast path and batched by index — the data path is one
 index_select per batch, not the bottleneck (the anchor stacks B slices per step).
 
-    .venv/bin/python bench/train_throughput.py --gpt --small   # CPU (here): 2x4x128, T 64, B 16
+    .venv/bin/python bench/train_throughput.py --gpt --small --threads 1   # CPU: 2x4x128, T 64
     .venv/bin/python bench/train_throughput.py --gpt           # GPU: shakespeare_char size
 
 Modes: anchor eager and compile (its own); engine "default" (Training defaults: fp32, whole-step
