@@ -30,7 +30,8 @@ Scenarios:
          information.
 
 Targets (issue): ResNet-50-sized graph (~180 nodes) < 150 ms; 1 000-node chain < 1 s, for cold
-and warm totals.
+and warm totals. The GPTs (gpt_mini: examples/gpt_mini.json; gpt12: GPT-2 small with every node
+top-level, 106 nodes) are held to the ResNet-50 budget.
 """
 
 from __future__ import annotations
@@ -55,12 +56,25 @@ if str(ROOT) not in sys.path:
 
 import torch  # noqa: E402
 
-from bench.graphs import GRAPHS, RESNET50_PARAMS  # noqa: E402
+from bench.graphs import GPT2_SMALL_PARAMS, GRAPHS, RESNET50_PARAMS  # noqa: E402
 from graph_compiler import analyze, compile_graph, generate  # noqa: E402
 from graph_compiler.infer import clear_caches  # noqa: E402
 
-TARGETS_MS = {"resnet50": 150.0, "resnet50_blocks": 150.0, "chain1000": 1000.0}
-EXPECTED_PARAMS = {"resnet50": RESNET50_PARAMS, "resnet50_blocks": RESNET50_PARAMS}
+# the GPTs (issue 13: the new nodes within the existing budgets) take the ResNet-50 budget: the
+# flat 12-block GPT has 106 nodes, fewer than ResNet-50's 179
+TARGETS_MS = {
+    "resnet50": 150.0,
+    "resnet50_blocks": 150.0,
+    "chain1000": 1000.0,
+    "gpt_mini": 150.0,
+    "gpt12": 150.0,
+}
+EXPECTED_PARAMS = {
+    "resnet50": RESNET50_PARAMS,
+    "resnet50_blocks": RESNET50_PARAMS,
+    "gpt_mini": 59_232,
+    "gpt12": GPT2_SMALL_PARAMS,
+}
 
 
 def _ms(seconds: float) -> float:
@@ -144,6 +158,16 @@ def _edits(name: str, doc: dict) -> dict[str, Callable[[int], dict]]:
         return {
             "edit head": lambda i: _edit(doc, "fc", "out_features", 1001 + i),
             "edit early": lambda i: _edit(doc, "stem_conv", "out_channels", 65 + i),
+        }
+    if name == "gpt_mini":  # its layers are in a Block: the top level's own edits
+        return {
+            "edit head": lambda i: _edit(doc, "ln_f", "eps", 1e-5 * (2 + i)),
+            "edit early": lambda i: _edit(doc, "blocks", "repeat", 3 + i),
+        }
+    if name == "gpt12":  # the head is tied to the embedding: the MLPs' widths change
+        return {
+            "edit head": lambda i: _edit(doc, "b11_fc", "out_features", 3073 + i),
+            "edit early": lambda i: _edit(doc, "b0_fc", "out_features", 3073 + i),
         }
     return {
         "edit head": lambda i: _edit(doc, "fc", "out_features", 11 + i),

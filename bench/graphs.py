@@ -1,4 +1,5 @@
-"""Benchmark graph documents: a flat ResNet-50, the same network built from blocks, a long chain.
+"""Benchmark graph documents: a flat ResNet-50, the same network built from blocks, a long chain,
+the GPT-mini example and a flat 12-block GPT (GPT-2 small's size).
 
 Every function returns a fresh `torchloom.graph/1` document dict (plain JSON data), so callers may
 mutate it freely. The ResNet-50 graphs reproduce torchvision's `resnet50()` exactly (v1.5: the
@@ -7,6 +8,8 @@ stride sits on the 3×3 convolution; convolutions have no bias): 25,557,032 para
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
 RESNET50_PARAMS = 25_557_032  # torchvision.models.resnet50(): sum(p.numel() for p in parameters)
@@ -201,16 +204,83 @@ def chain_graph(n: int = 1000, width: int = 64) -> dict[str, Any]:
     return b.document(f"chain {n}")
 
 
+# GPT-2 small (vocab 50257, 1024 positions, 768 wide, 12 heads, 12 blocks, head tied to the
+# token embedding): 124,439,808 parameters, as Hugging Face's gpt2 counts them
+GPT2_SMALL_PARAMS = 124_439_808
+
+
+def gpt_graph(
+    layers: int = 12, width: int = 768, heads: int = 12, vocab: int = 50257, block: int = 1024
+) -> dict[str, Any]:
+    """A GPT with every node top-level (GPT-2 small by default: 8 nodes per block, 106 in
+    all): token Embedding + PositionIds → position Embedding, pre-norm causal blocks (LayerNorm
+    → causal MultiheadAttention → Add, LayerNorm → Linear 4× → GELU → Linear → Add), final
+    LayerNorm, a Linear head tied to the token Embedding, CrossEntropy over (B, T, V), AdamW.
+    Data: markov_text (its ids lie in a smaller vocabulary; T is what the shapes need)."""
+    b = _Builder()
+    data = b.node("data", "Dataset", source="markov_text", samples=1000, seq_len=block)
+    tok = b.node("tok_emb", "Embedding", num_embeddings=vocab, embedding_dim=width)
+    b.edge(data, tok, "x")
+    ids = b.node("pos_ids", "PositionIds")
+    b.edge(data, ids, "x")
+    pos = b.node("pos_emb", "Embedding", num_embeddings=block, embedding_dim=width)
+    b.edge(ids, pos)
+    x = b.node("embed", "Add")
+    b.edge(tok, x)
+    b.edge(pos, x)
+    for i in range(layers):
+        ln1 = b.node(f"b{i}_ln1", "LayerNorm")
+        b.edge(x, ln1)
+        attn = b.node(f"b{i}_attn", "MultiheadAttention", num_heads=heads, causal=True)
+        b.edge(ln1, attn, target_port="query")
+        add1 = b.node(f"b{i}_add1", "Add")
+        b.edge(attn, add1)
+        b.edge(x, add1)
+        ln2 = b.node(f"b{i}_ln2", "LayerNorm")
+        b.edge(add1, ln2)
+        fc = b.node(f"b{i}_fc", "Linear", out_features=4 * width)
+        b.edge(ln2, fc)
+        gelu = b.node(f"b{i}_gelu", "GELU")
+        b.edge(fc, gelu)
+        proj = b.node(f"b{i}_proj", "Linear", out_features=width)
+        b.edge(gelu, proj)
+        x = b.node(f"b{i}_add2", "Add")
+        b.edge(proj, x)
+        b.edge(add1, x)
+    ln_f = b.node("ln_f", "LayerNorm")
+    b.edge(x, ln_f)
+    head = b.node("head", "Linear", out_features=vocab, bias=False, tie_weight=tok)
+    b.edge(ln_f, head)
+    loss = b.node("loss", "CrossEntropyLoss")
+    b.edge(head, loss, target_port="input")
+    b.edge(data, loss, "y", "target")
+    opt = b.node("opt", "AdamW")
+    b.edge(loss, opt, "loss", "loss")
+    b.node("train", "Training", epochs=1, batch_size=8)
+    return b.document(f"gpt {layers} blocks")
+
+
+def gpt_mini_graph() -> dict[str, Any]:
+    """examples/gpt_mini.json: two pre-norm causal blocks as one Block repeated."""
+    path = Path(__file__).resolve().parent.parent / "examples" / "gpt_mini.json"
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
 GRAPHS = {
     "resnet50": resnet50_graph,
     "resnet50_blocks": resnet50_blocks_graph,
     "chain1000": chain_graph,
+    "gpt_mini": gpt_mini_graph,
+    "gpt12": gpt_graph,
 }
 
 __all__ = [
+    "GPT2_SMALL_PARAMS",
     "GRAPHS",
     "RESNET50_PARAMS",
     "chain_graph",
+    "gpt_graph",
+    "gpt_mini_graph",
     "resnet50_blocks_graph",
     "resnet50_graph",
 ]

@@ -16,6 +16,12 @@ consumer cost (e). Targets: (c)/(b) ≥ 0.95 on CPU and ≥ 1.0 on CUDA; on CUDA
 
     .venv/bin/python bench/train_throughput.py                 # CPU here: small n
     .venv/bin/python bench/train_throughput.py --device cuda --n 60000
+
+With --gpt: tokens/s of a GPT against ../shared/anchors/anchor_gpt.py (bench/gpt_throughput.py
+says how), the anchor run as a subprocess in the same run. On a GPU machine, in one command:
+
+    .venv/bin/python bench/train_throughput.py --gpt --markdown           # shakespeare_char
+    .venv/bin/python bench/train_throughput.py --gpt --small --markdown   # CPU-sized (here)
 """
 
 from __future__ import annotations
@@ -229,14 +235,44 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     ap.add_argument("--n", type=int, default=None, help="samples (default 60000 CUDA, 6144 CPU)")
-    ap.add_argument("--seconds", type=float, default=3.0, help="timed window of each loop")
+    ap.add_argument(
+        "--seconds",
+        type=float,
+        default=None,
+        help="timed window of each loop (default 3; --gpt: the anchor's, 6 on CUDA, 10 on CPU)",
+    )
     ap.add_argument("--only", default="", help="run configurations containing this text")
     ap.add_argument("--markdown", action="store_true", help="print the table as markdown")
     ap.add_argument(
         "--repeats", type=int, default=3, help="turns of (b), (c) and (e), median of each"
     )
+    ap.add_argument("--gpt", action="store_true", help="the GPT against anchor_gpt.py instead")
+    ap.add_argument("--small", action="store_true", help="--gpt: the anchor's CPU-sized model")
+    ap.add_argument("--no-compile", action="store_true", help="--gpt: skip the anchor's compile")
+    ap.add_argument("--anchor", help="--gpt: path of anchor_gpt.py (default: ../shared/anchors)")
+    ap.add_argument(
+        "--threads",
+        type=int,
+        help="--gpt: CPU threads of both (one is steadier on a shared, oversubscribed machine)",
+    )
     args = ap.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     dev = torch.device(args.device)
+    if args.gpt:
+        from bench.gpt_throughput import report, run
+
+        size = "small" if args.small else "shakespeare_char"
+        # compiling on the CPU takes minutes and is not what the CPU target compares
+        compile_too = dev.type == "cuda" and not args.no_compile
+        # a CPU step takes ~0.2 s: the anchor's window must hold more than a few steps
+        seconds = args.seconds or (6.0 if dev.type == "cuda" else 10.0)
+        report(
+            run(size, dev, seconds, args.repeats, compile_too, anchor_path=args.anchor),
+            args.markdown,
+        )
+        return
+    args.seconds = args.seconds or 3.0
     # on the CPU a multiple of 512: the hand-written loops drop the last partial batch, the
     # engine trains on it (a second batch shape, which the CPU kernels handle more slowly)
     n = args.n or (60000 if dev.type == "cuda" else 6144)

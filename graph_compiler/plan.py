@@ -68,6 +68,19 @@ class TrainingPlan:
         return total, parts
 
 
+# Optimizers whose fused CUDA kernel (every parameter's update in a few launches, instead of a
+# dozen per tensor group; capturable, as the whole-step CUDA graph needs) is the same update
+FUSED_ON_CUDA = ("Adam", "AdamW")
+
+
+def kernel_choice(optimizer_type: str, device: Any) -> dict[str, Any]:
+    """How the optimizer runs on `device`: fused on CUDA where PyTorch has the kernel, else
+    PyTorch's default (a for-loop on the CPU, like a hand-written loop's)."""
+    if torch.device(device).type == "cuda" and optimizer_type in FUSED_ON_CUDA:
+        return {"fused": True}
+    return {}
+
+
 def build_plan(
     document: Any,
     *,
@@ -103,7 +116,9 @@ def build_plan(
     optimizer_node = next(n for n, s in scope.specs.items() if s.role == "optimizer")
     opt = a.result(optimizer_node)
     trainable = [p for p in model.parameters() if p.requires_grad]
-    optimizer = opt.spec.torch_class(trainable, **torch_kwargs(opt.spec, opt.params))
+    optimizer = opt.spec.torch_class(
+        trainable, **torch_kwargs(opt.spec, opt.params), **kernel_choice(opt.spec.type, device)
+    )
 
     final = [
         n

@@ -33,6 +33,33 @@ def test_class_dim_is_resolved_from_the_shapes(loss):
     assert classifier.ok and classifier.result("loss").params["class_dim"] == 1
 
 
+@pytest.mark.parametrize(
+    "loss",
+    [
+        torch.nn.CrossEntropyLoss(),
+        torch.nn.CrossEntropyLoss(reduction="sum", label_smoothing=0.1),
+        torch.nn.CrossEntropyLoss(weight=torch.rand(7) + 0.1, ignore_index=2),
+        torch.nn.CrossEntropyLoss(reduction="none", ignore_index=0),
+        torch.nn.NLLLoss(weight=torch.rand(7) + 0.1),
+    ],
+)
+def test_classes_last_matches_the_loss_over_moved_classes(loss):
+    # the loss runs over flattened (N·T, C) rows (fast), and must give what PyTorch gives
+    # for the classes in dim 1, gradient included
+    from graph_compiler.loss_layout import ClassesLast
+
+    torch.manual_seed(0)
+    scores = torch.randn(3, 5, 7, requires_grad=True)
+    target = torch.randint(0, 7, (3, 5))
+    target[0, 0] = 2  # some ignored positions
+    ours = ClassesLast(loss)(scores, target)
+    (grad,) = torch.autograd.grad(ours.sum(), scores)
+    theirs = loss(scores.movedim(-1, 1), target)
+    (want,) = torch.autograd.grad(theirs.sum(), scores)
+    assert ours.shape == theirs.shape
+    assert torch.allclose(ours, theirs, atol=1e-6) and torch.allclose(grad, want, atol=1e-6)
+
+
 def test_targets_that_fit_neither_layout_name_both_shapes():
     doc = lm_doc()
     doc["nodes"].insert(3, node("cut", "Flatten", {}))

@@ -157,6 +157,28 @@ def test_a_run_splits_the_text_by_the_training_nodes_val_split(tmp_path):
     assert len(loaded.x) == (len(TEXT) // 2 - 1) // 8 == len(loaded.val[0])
 
 
+def test_a_language_model_trains_on_a_text_file(tmp_path):
+    # the file's shapes say num_classes None (unknown for text): the run must not take it as
+    # a value for the Dataset's num_classes
+    from server.engine.trainer import Trainer
+    from tests.helpers import chain
+
+    (tmp_path / "corpus.txt").write_text(TEXT)
+    doc = chain(
+        {"source": "file", "path": "corpus.txt", "block_size": 8},
+        [
+            ("Embedding", {"num_embeddings": 30, "embedding_dim": 8}),
+            ("Linear", {"out_features": 30}),
+        ],
+        training={"val_split": 0.25, "epochs": 2, "batch_size": 8, "checkpoint_every": 0},
+    )
+    trainer = Trainer(doc, base_dir=tmp_path)
+    result = trainer.run()
+    assert result.status == "finished", result.reason
+    assert trainer.loaded.task == "language_model"
+    assert result.history[-1]["train_loss"] < result.history[0]["train_loss"]
+
+
 def test_builtin_preview_endpoint_checks_params_and_keeps_the_sample_count(client):
     import json
 

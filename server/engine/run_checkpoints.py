@@ -112,6 +112,19 @@ def _estimate(t: Trainer) -> int:
     return 3 * sum(p.element_size() * p.nelement() for p in model)
 
 
+# how an optimizer runs, not where it is: a checkpoint's values would otherwise replace the
+# live ones (a CUDA run's fused=True resumed on the CPU, or the reverse)
+KERNEL_FLAGS = ("fused", "foreach", "capturable")
+
+
+def load_optimizer_state(optimizer: torch.optim.Optimizer, saved: dict) -> None:
+    """The saved state and hyperparameters, keeping this run's kernel choice."""
+    live = [{k: g[k] for k in KERNEL_FLAGS if k in g} for g in optimizer.param_groups]
+    optimizer.load_state_dict(saved)
+    for group, flags in zip(optimizer.param_groups, live, strict=True):
+        group.update(flags)
+
+
 def restore(t: Trainer, path: Path) -> None:
     """Resume: the model, optimizer, scheduler, scaler, data order, random streams, progress
     and history as the checkpoint at PATH left them."""
@@ -121,7 +134,7 @@ def restore(t: Trainer, path: Path) -> None:
         raise RunFailed("checkpoint_error", str(exc)) from None
     try:
         t.plan.model.load_state_dict(state["model"])
-        t.plan.optimizer.load_state_dict(state["optimizer"])
+        load_optimizer_state(t.plan.optimizer, state["optimizer"])
         if t.plan.scheduler is not None and state.get("scheduler") is not None:
             t.plan.scheduler.load_state_dict(state["scheduler"])
         if t.scaler is not None and state.get("scaler"):

@@ -62,7 +62,10 @@ def prepare_document(
         training["params"] = {**training["params"], **clean}
     if file_shapes:
         data = next(n for n in nodes if n["type"] == "Dataset")
-        data["params"] = {**data["params"], **file_shapes}
+        # None is "not known from the file" (a text file has no num_classes), never a value:
+        # merged, it would fail the param's type check
+        known = {k: v for k, v in file_shapes.items() if v is not None}
+        data["params"] = {**data["params"], **known}
     return raw
 
 
