@@ -23,6 +23,7 @@ import {
 } from "./doc";
 import { groupIntoBlock } from "./blockGrouping";
 import { recorded, redone, undone, type Snapshot } from "./history";
+import { readMoves } from "./nudge";
 import { uniqueId, uniqueName } from "./names";
 import { connectionProblem, type Conn } from "./rules";
 
@@ -104,6 +105,8 @@ export const useEditor = create<EditorState>()((set, get) => {
     set(recorded(get(), key, Date.now()));
   };
   const changed = (patch: Partial<EditorState>) => set((s) => ({ ...patch, rev: s.rev + 1 }));
+  // a pointer drag in progress (its undo step is taken at drag start, see nudge.ts)
+  let pointerDrag = false;
   const mapNode = (id: string, fn: (n: GNode) => GNode) =>
     get().nodes.map((n) => (n.id === id ? fn(n) : n));
 
@@ -201,6 +204,9 @@ export const useEditor = create<EditorState>()((set, get) => {
         return true;
       });
       if (!kept.length) return;
+      const moves = readMoves(kept, pointerDrag);
+      pointerDrag = moves.dragging;
+      if (moves.nudgeKey) checkpoint(moves.nudgeKey);
       const nodes = applyNodeChanges(kept, s.nodes);
       if (docChange) changed({ nodes });
       else set({ nodes });
