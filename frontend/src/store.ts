@@ -56,6 +56,9 @@ export interface EditorState {
 
   setCatalog(c: Catalog): void;
   load(doc: GraphDocument): void;
+  /** Put another document of the same project on the canvas (a restored version) as one undo
+   * step, keeping the history (load() starts a fresh one: a different project). */
+  replaceDocument(doc: GraphDocument): void;
   document(): GraphDocument;
   checkpoint(key?: string): void;
   onNodesChange(changes: NodeChange<GNode>[]): void;
@@ -180,6 +183,24 @@ export const useEditor = create<EditorState>()((set, get) => {
         blocks: parts.blocks,
         past: [],
         future: [],
+        lastKey: null,
+        rev: s.rev + 1,
+        viewKey: s.viewKey + 1,
+      }));
+    },
+
+    replaceDocument: (doc) => {
+      const parts = fromDocument(doc);
+      checkpoint();
+      set((s) => ({
+        name: parts.name,
+        description: parts.description,
+        ui: parts.ui,
+        scope: null,
+        nodes: parts.main.nodes,
+        edges: parts.main.edges,
+        main: { nodes: [], edges: [] },
+        blocks: parts.blocks,
         lastKey: null,
         rev: s.rev + 1,
         viewKey: s.viewKey + 1,
