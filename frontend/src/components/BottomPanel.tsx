@@ -148,6 +148,10 @@ export function BottomPanel() {
     if (blocked) setTab("problems");
   }, [blocked]);
   const errors = result?.errors.filter((e) => e.severity !== "warning").length ?? 0;
+  // once the graph is valid the refusal is history (it must not come back with a later error)
+  useEffect(() => {
+    if (result && errors === 0 && blocked) useRuns.setState({ trainBlocked: null });
+  }, [result, errors, blocked]);
   const warnings = (result?.errors.length ?? 0) - errors;
   return (
     <Tabs.Root className="bottom-panel" value={tab} onValueChange={setTab} data-testid="bottom-panel" style={{ height }}>

@@ -226,7 +226,7 @@ async function loadInfo(rows: RunRow[]): Promise<void> {
 export async function setProject(pid: string | null): Promise<void> {
   if (useRuns.getState().projectId === pid) return;
   unwatchAll();
-  useRuns.setState({ projectId: pid, rows: [], rowsLoaded: false, selected: null, compare: [] });
+  useRuns.setState({ projectId: pid, rows: [], rowsLoaded: false, selected: null, compare: [], trainBlocked: null });
   if (!pid) return;
   await refreshRows();
   const st = useRuns.getState();
