@@ -71,6 +71,8 @@ export interface NodeSpec {
   torch_class?: string;
   interval?: string;
   keywords?: string[];
+  /** Whether a node of this type may own learned parameters (Trainable / Freeze applies). */
+  has_params?: boolean;
 }
 
 export interface CatalogJson {

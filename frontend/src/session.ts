@@ -53,6 +53,20 @@ export async function openProject(id: string): Promise<void> {
   show(await api.project(id));
 }
 
+/** Restore an earlier version of the open project: the server makes it the newest version, and
+ * the editor shows it as one undo step (undo brings back the graph it replaced, which the
+ * autosave then stores as a newer version). Another project's version opens that project. */
+export async function restoreVersion(id: string, version: number): Promise<void> {
+  await flushSave();
+  const project = await api.restore(id, version);
+  if (useSession.getState().projectId !== id) {
+    show(project);
+    return;
+  }
+  useEditor.getState().replaceDocument(project.document);
+  useSession.setState({ savedRev: useEditor.getState().rev, saveState: "saved", error: null, lastSaved: Date.now() });
+}
+
 /** Open a project named in the address bar (#/p/<id>): a wrong or deleted id says so. */
 export async function openProjectFromAddress(id: string): Promise<void> {
   try {

@@ -23,6 +23,7 @@ import {
 } from "./doc";
 import { groupIntoBlock } from "./blockGrouping";
 import { recorded, redone, undone, type Snapshot } from "./history";
+import { readMoves } from "./nudge";
 import { uniqueId, uniqueName } from "./names";
 import { connectionProblem, type Conn } from "./rules";
 
@@ -55,6 +56,9 @@ export interface EditorState {
 
   setCatalog(c: Catalog): void;
   load(doc: GraphDocument): void;
+  /** Put another document of the same project on the canvas (a restored version) as one undo
+   * step, keeping the history (load() starts a fresh one: a different project). */
+  replaceDocument(doc: GraphDocument): void;
   document(): GraphDocument;
   checkpoint(key?: string): void;
   onNodesChange(changes: NodeChange<GNode>[]): void;
@@ -104,6 +108,8 @@ export const useEditor = create<EditorState>()((set, get) => {
     set(recorded(get(), key, Date.now()));
   };
   const changed = (patch: Partial<EditorState>) => set((s) => ({ ...patch, rev: s.rev + 1 }));
+  // a pointer drag in progress (its undo step is taken at drag start, see nudge.ts)
+  let pointerDrag = false;
   const mapNode = (id: string, fn: (n: GNode) => GNode) =>
     get().nodes.map((n) => (n.id === id ? fn(n) : n));
 
@@ -183,6 +189,24 @@ export const useEditor = create<EditorState>()((set, get) => {
       }));
     },
 
+    replaceDocument: (doc) => {
+      const parts = fromDocument(doc);
+      checkpoint();
+      set((s) => ({
+        name: parts.name,
+        description: parts.description,
+        ui: parts.ui,
+        scope: null,
+        nodes: parts.main.nodes,
+        edges: parts.main.edges,
+        main: { nodes: [], edges: [] },
+        blocks: parts.blocks,
+        lastKey: null,
+        rev: s.rev + 1,
+        viewKey: s.viewKey + 1,
+      }));
+    },
+
     document: () => {
       const s = get();
       const { main, blocks } = committed(s);
@@ -201,6 +225,9 @@ export const useEditor = create<EditorState>()((set, get) => {
         return true;
       });
       if (!kept.length) return;
+      const moves = readMoves(kept, pointerDrag);
+      pointerDrag = moves.dragging;
+      if (moves.nudgeKey) checkpoint(moves.nudgeKey);
       const nodes = applyNodeChanges(kept, s.nodes);
       if (docChange) changed({ nodes });
       else set({ nodes });

@@ -13,6 +13,7 @@ from . import (  # noqa: F401  (registers)
     structure,
     tensors,
 )
+from .learnable import has_params
 from .registry import CATALOG, CATEGORIES, register
 from .spec import REQUIRED, InferContext, NodeSpec, Param, Port
 
@@ -36,8 +37,13 @@ def catalog_json() -> dict:
     return {
         "format": FORMAT,
         "categories": list(CATEGORIES),
-        "nodes": [CATALOG[name].to_json() for name in sorted(CATALOG, key=_order)],
+        "nodes": [_node_json(CATALOG[name]) for name in sorted(CATALOG, key=_order)],
     }
+
+
+def _node_json(spec: NodeSpec) -> dict:
+    # has_params: whether Trainable / Freeze means anything for this node type
+    return {**spec.to_json(), "has_params": has_params(spec)}
 
 
 def _order(name: str) -> tuple[int, str]:

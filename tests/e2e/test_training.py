@@ -328,8 +328,12 @@ def test_validation_errors_block_the_run(tpage, live_runs):
         "() => document.querySelector('[data-testid=project-name]')?.value === 'Broken MLP'"
     )
     page.get_by_test_id("train").click()
-    toast = page.get_by_test_id("toast")
-    toast.wait_for()
-    assert "before training" in toast.inner_text() and "loss" in toast.inner_text()
+    blocked = page.get_by_test_id("train-blocked")
+    blocked.wait_for()
+    text = blocked.inner_text()
+    assert "before training" in text and text.count("loss:") == 1, text  # the node, said once
+    # above the Problems rows, not over them
+    box, row = blocked.bounding_box(), page.get_by_test_id("problem").first.bounding_box()
+    assert box and row and box["y"] + box["height"] <= row["y"] + 0.5
     page.wait_for_timeout(300)
     assert live.call("GET", f"/api/runs?project={pid}")[1]["runs"] == []

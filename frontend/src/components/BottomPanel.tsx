@@ -5,6 +5,8 @@ import { useEffect, useState, type PointerEvent as ReactPointerEvent } from "rea
 import { canvasApi } from "../canvasApi";
 import { formatCount } from "../catalog";
 import { refreshCode, useLive } from "../live";
+import { messageWithoutNode } from "../problemText";
+import { useRuns } from "../runs/store";
 import { useEditor } from "../store";
 import { CodeEditor } from "./CodeEditor";
 
@@ -21,26 +23,35 @@ function focusProblem(node: string | null, block?: string) {
 function Problems() {
   const result = useLive((s) => s.result);
   const failure = useLive((s) => s.failure);
+  const blocked = useRuns((s) => s.trainBlocked);
   if (failure) return <p className="msg-pad err">Validation failed: {failure}</p>;
   if (!result) return <p className="msg-pad muted">Validating…</p>;
   if (!result.errors.length) return <p className="msg-pad ok" data-testid="no-problems">No problems: the graph is valid.</p>;
   return (
-    <ul className="problems" data-testid="problems-list">
-      {result.errors.map((e, i) => (
-        <li key={i}>
-          <button type="button" className={`problem ${e.severity === "warning" ? "warn" : "err"}`} onClick={() => focusProblem(e.node, e.block)} data-testid="problem" data-node={e.node ?? ""}>
-            <span className="sev" aria-hidden="true">{e.severity === "warning" ? "▲" : "●"}</span>
-            <span className="where">
-              {e.block ? `${e.block} › ` : ""}
-              {e.node ?? "graph"}
-              {e.field ? `.${e.field}` : ""}
-            </span>
-            <span className="msg">{e.message}</span>
-            <span className="code muted">{e.code}</span>
-          </button>
-        </li>
-      ))}
-    </ul>
+    <>
+      {/* in the flow above the rows, so it covers none of them */}
+      {blocked && (
+        <p className="train-blocked err" role="alert" data-testid="train-blocked">
+          {blocked}
+        </p>
+      )}
+      <ul className="problems" data-testid="problems-list">
+        {result.errors.map((e, i) => (
+          <li key={i}>
+            <button type="button" className={`problem ${e.severity === "warning" ? "warn" : "err"}`} onClick={() => focusProblem(e.node, e.block)} data-testid="problem" data-node={e.node ?? ""}>
+              <span className="sev" aria-hidden="true">{e.severity === "warning" ? "▲" : "●"}</span>
+              <span className="where">
+                {e.block ? `${e.block} › ` : ""}
+                {e.node ?? "graph"}
+                {e.field ? `.${e.field}` : ""}
+              </span>
+              <span className="msg">{messageWithoutNode(e)}</span>
+              <span className="code muted">{e.code}</span>
+            </button>
+          </li>
+        ))}
+      </ul>
+    </>
   );
 }
 
@@ -131,7 +142,16 @@ export function BottomPanel() {
     window.addEventListener("pointerup", up);
   };
   const result = useLive((s) => s.result);
+  const blocked = useRuns((s) => s.trainBlocked);
+  // a refused Train shows why in Problems
+  useEffect(() => {
+    if (blocked) setTab("problems");
+  }, [blocked]);
   const errors = result?.errors.filter((e) => e.severity !== "warning").length ?? 0;
+  // once the graph is valid the refusal is history (it must not come back with a later error)
+  useEffect(() => {
+    if (result && errors === 0 && blocked) useRuns.setState({ trainBlocked: null });
+  }, [result, errors, blocked]);
   const warnings = (result?.errors.length ?? 0) - errors;
   return (
     <Tabs.Root className="bottom-panel" value={tab} onValueChange={setTab} data-testid="bottom-panel" style={{ height }}>

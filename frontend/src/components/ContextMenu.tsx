@@ -3,6 +3,8 @@
 import * as Menu from "@radix-ui/react-dropdown-menu";
 import { copy, group, layout, paste } from "../actions";
 import { canvasApi } from "../canvasApi";
+import { offersFreeze } from "../freezable";
+import { useLive } from "../live";
 import { useEditor } from "../store";
 
 export interface MenuAt {
@@ -43,7 +45,7 @@ export function CanvasMenu({ at, onClose }: { at: MenuAt | null; onClose: () => 
               {typeof block === "string" && (
                 <Item onSelect={() => st().openBlock(block)} testId="ctx-open-block">{`Open block ${block}`}</Item>
               )}
-              {spec && ["layer", "custom", "block"].includes(spec.role) && (
+              {offersFreeze(spec, st().scope === null ? useLive.getState().result?.nodes[node.id] : undefined) && (
                 <Item onSelect={() => st().setTrainable(node.id, !node.data.trainable)}>{node.data.trainable ? "Freeze (not trainable)" : "Unfreeze"}</Item>
               )}
               <Menu.Separator className="menu-sep" />

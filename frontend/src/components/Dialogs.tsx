@@ -3,7 +3,7 @@
 import * as Dialog from "@radix-ui/react-dialog";
 import { useEffect, useState, type ReactNode } from "react";
 import { api, type ExampleInfo, type ProjectSummary, type VersionInfo } from "../api";
-import { errorText, newProject, openProject, toast, useSession } from "../session";
+import { errorText, newProject, openProject, restoreVersion, toast, useSession } from "../session";
 import { useEditor } from "../store";
 import { openDialog, useUi, type DialogName } from "../ui";
 
@@ -190,8 +190,7 @@ function Versions() {
               className="btn small"
               onClick={async () => {
                 try {
-                  await api.restore(id, v.version);
-                  await openProject(id);
+                  await restoreVersion(id, v.version);
                   openDialog(null);
                   toast(`Restored version ${v.version}`);
                 } catch (e) {

@@ -7,10 +7,9 @@ import { checkParam, formatCount, paramListed, paramText, parseParamText, type P
 import type { GNode } from "../doc";
 import { errorKey, useLive } from "../live";
 import { useEditor } from "../store";
+import { offersFreeze } from "../freezable";
 import { CodeEditor } from "./CodeEditor";
 import { DatasetPanel } from "./DatasetPanel";
-
-const TRAINABLE_ROLES = new Set(["layer", "custom", "block"]);
 
 function ParamField({ node, p, info, serverErrors }: { node: GNode; p: ParamSpec; info?: NodeInfo; serverErrors: GraphErrorJson[] }) {
   const id = useId();
@@ -175,7 +174,7 @@ function NodeInspector({ node }: { node: GNode }) {
         />
         <div className="field-desc">Display name; also names the submodule in model.py. Id: {node.id}</div>
       </div>
-      {TRAINABLE_ROLES.has(spec.role) && (
+      {offersFreeze(spec, info) && (
         <div className="field field-bool">
           <label htmlFor="node-trainable">Trainable</label>
           <input id="node-trainable" type="checkbox" checked={node.data.trainable} onChange={(e) => useEditor.getState().setTrainable(node.id, e.target.checked)} data-testid="node-trainable" />

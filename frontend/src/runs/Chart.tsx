@@ -5,6 +5,7 @@ import uPlot from "uplot";
 import "uplot/dist/uPlot.min.css";
 import { useFeed } from "./feed";
 import { fmtNum } from "./format";
+import { decadeSplits, logRange } from "./logAxis";
 
 export interface LineSpec {
   label: string;
@@ -87,7 +88,7 @@ export function Chart({ title, testId, lines, data, xLabel, logY, height = 150, 
       cursor: { drag: { x: true, y: false }, points: { size: 5 } },
       scales: {
         x: { time: false },
-        y: logY ? { distr: 3 } : { auto: true },
+        y: logY ? { distr: 3, log: 10, range: (_u, min, max) => logRange(min, max) } : { auto: true },
         ...(lines.some((l) => l.scale === "y2") ? { y2: { auto: true } } : {}),
       },
       axes: [
@@ -108,6 +109,7 @@ export function Chart({ title, testId, lines, data, xLabel, logY, height = 150, 
           ticks: { stroke: "rgba(128,128,128,0.3)", width: 1 },
           size: 50,
           font: "11px system-ui, sans-serif",
+          splits: logY ? (_u, _i, min, max) => decadeSplits(min, max) : undefined,
           values: (_u, vals) => vals.map((v) => (v === null || v === undefined ? "" : yFmt(v))),
         },
         ...(lines.some((l) => l.scale === "y2")

@@ -101,6 +101,7 @@ export function RunCharts({ rd }: { rd: RunData }) {
           title="Learning rate"
           testId="chart-lr"
           xLabel="step"
+          logY={logScale}
           height={110}
           deps={[rd]}
           lines={[{ label: "lr", color: PALETTE[4] }]}

@@ -2,9 +2,8 @@
 // validation metric, params); check several to overlay their curves; open a run's graph
 // version; delete.
 import { useState } from "react";
-import { api } from "../api";
 import { higherIsBetter } from "../serverRules";
-import { errorText, flushSave, openProject, toast } from "../session";
+import { errorText, restoreVersion, toast } from "../session";
 import { useFeed } from "./feed";
 import { CompareCharts } from "./RunCharts";
 import { RunStatusBadge } from "./RunPanel";
@@ -29,9 +28,7 @@ function when(t: number): string {
 export async function openVersion(row: RunRow): Promise<void> {
   if (!window.confirm(`Open the graph run ${row.id.slice(0, 8)} trained (version ${row.version})? It is restored as the project's newest version; the current graph stays in the version history.`)) return;
   try {
-    await flushSave();
-    await api.restore(row.project_id, row.version);
-    await openProject(row.project_id);
+    await restoreVersion(row.project_id, row.version);
     toast(`Opened version ${row.version}`);
   } catch (e) {
     toast(`Cannot open version ${row.version}: ${errorText(e)}`);

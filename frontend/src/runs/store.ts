@@ -4,6 +4,7 @@ import { create } from "zustand";
 import { api, ApiError, type GraphErrorJson } from "../api";
 import { canvasApi } from "../canvasApi";
 import { errorText, saveNow, toast, useSession } from "../session";
+import { blockedText } from "../problemText";
 import { serverRules } from "../serverRules";
 import { useEditor } from "../store";
 import { forget, onTerminal, peekRunData, unwatchAll, watch } from "./feed";
@@ -41,6 +42,8 @@ interface RunsState {
   settings: SettingsDraft;
   notices: Notice[];
   starting: boolean;
+  /** why the last Train was refused (shown above the Problems rows); null once it is not */
+  trainBlocked: string | null;
   smoothing: number;
   logScale: boolean;
   /** per run: params and epochs from its run_started event */
@@ -70,6 +73,7 @@ export const useRuns = create<RunsState>()(() => ({
   settings: typeof localStorage !== "undefined" ? loadSettings() : { ...EMPTY },
   notices: [],
   starting: false,
+  trainBlocked: null,
   smoothing: 0.6,
   logScale: false,
   info: {},
@@ -222,7 +226,7 @@ async function loadInfo(rows: RunRow[]): Promise<void> {
 export async function setProject(pid: string | null): Promise<void> {
   if (useRuns.getState().projectId === pid) return;
   unwatchAll();
-  useRuns.setState({ projectId: pid, rows: [], rowsLoaded: false, selected: null, compare: [] });
+  useRuns.setState({ projectId: pid, rows: [], rowsLoaded: false, selected: null, compare: [], trainBlocked: null });
   if (!pid) return;
   await refreshRows();
   const st = useRuns.getState();
@@ -258,9 +262,9 @@ function focusNode(err: GraphErrorJson) {
 }
 
 function blockOn(errors: GraphErrorJson[]) {
-  const first = errors[0];
-  toast(`Fix ${errors.length} error${errors.length === 1 ? "" : "s"} before training${first ? ` — ${first.node ?? "graph"}: ${first.message}` : ""}`);
-  if (first) focusNode(first);
+  // shown in the Problems panel, above the rows it summarizes (a toast would cover them)
+  useRuns.setState({ trainBlocked: blockedText(errors) });
+  if (errors[0]) focusNode(errors[0]);
 }
 
 /** Validate, save a version and start a run with the settings' overrides. */
@@ -272,7 +276,7 @@ export async function train(): Promise<string | null> {
     toast("Open a project first");
     return null;
   }
-  useRuns.setState({ starting: true });
+  useRuns.setState({ starting: true, trainBlocked: null });
   try {
     const doc = useEditor.getState().document();
     const result = await api.validate(doc);
