@@ -51,6 +51,18 @@ export interface GraphErrorJson {
   field: string | null;
   severity?: "error" | "warning";
   block?: string;
+  /** an error inside a Block node's instance: the failing node in the innermost block ... */
+  inner_node?: string;
+  /** ... and the Block nodes leading there, outermost first */
+  path?: BlockStepJson[];
+}
+
+export interface BlockStepJson {
+  node: string;
+  block: string;
+  repetition: number; // 1-based
+  repeat: number;
+  label: string;
 }
 
 export interface NodeInfo {
