@@ -13,6 +13,22 @@ Severity = Literal["error", "warning"]
 
 
 @dataclass(frozen=True)
+class BlockStep:
+    """One level of the way into a block instance: Block node `node` (shown as `label`) runs
+    block `block`, `repeat` times; the error is in repetition `repetition` (1-based)."""
+
+    node: str
+    block: str
+    repetition: int
+    repeat: int
+    label: str
+
+    def where(self) -> str:
+        of = f"repetition {self.repetition} of " if self.repeat > 1 else ""
+        return f"{of}{self.label} (block {self.block})"
+
+
+@dataclass(frozen=True)
 class GraphError:
     code: str
     message: str
@@ -20,9 +36,17 @@ class GraphError:
     field: str | None = None
     severity: Severity = "error"
     block: str | None = None  # set when the node lives inside a block definition
+    # an error inside a Block node's instance (reported on the Block node): the failing node's
+    # id in the innermost block definition, and the Block nodes leading there, outermost first,
+    # so the block editor can badge the inner node
+    inner_node: str | None = None
+    path: tuple[BlockStep, ...] | None = None
 
     def to_dict(self) -> dict:
-        return {k: v for k, v in asdict(self).items() if v is not None or k in ("node", "field")}
+        out = {k: v for k, v in asdict(self).items() if v is not None or k in ("node", "field")}
+        if "path" in out:  # a JSON list of {node, block, repetition, repeat, label}
+            out["path"] = list(out["path"])
+        return out
 
     def __str__(self) -> str:
         where = ""

@@ -226,3 +226,28 @@ def test_missing_project_is_a_json_404(client):
         assert r.status_code == 404, (method, url, r.status_code)
         err = error(r)
         assert err["code"] == "not_found" and err["message"]
+
+
+def test_import_names_a_nameless_file_after_the_file_and_keeps_names_unique(client):
+    nameless = {k: v for k, v in mlp().items() if k != "name"}
+    r = client.post("/api/projects/import?filename=my%20net.json", json=nameless, headers=AUTH)
+    assert r.status_code == 201
+    made = r.get_json()
+    assert made["name"] == "my net" and made["document"]["name"] == "my net"
+    # a name another project has gets a suffix, in the project and in its document
+    doc = {**mlp(), "name": "Twice"}
+    names = [
+        client.post("/api/projects/import", json=doc, headers=AUTH).get_json()["name"]
+        for _ in range(3)
+    ]
+    assert names == ["Twice", "Twice (2)", "Twice (3)"]
+    exported = client.get(f"/api/projects/{made['id']}/export", headers=AUTH).get_json()
+    again = client.post("/api/projects/import", json=exported, headers=AUTH).get_json()
+    assert again["name"] == "my net (2)" and again["document"]["name"] == "my net (2)"
+    # no name and no file name: "Imported"; a folder part of the file name is dropped
+    assert (
+        client.post("/api/projects/import", json=nameless, headers=AUTH).get_json()["name"]
+        == "Imported"
+    )
+    r = client.post("/api/projects/import?filename=a/b\\c.JSON", json=nameless, headers=AUTH)
+    assert r.get_json()["name"] == "c"

@@ -2,6 +2,7 @@
 // every request; same-origin requests pass the server's Origin check.
 import type { CatalogJson } from "./catalog";
 import type { GraphDocument } from "./doc";
+import { importUrl } from "./importUrl";
 
 export class ApiError extends Error {
   constructor(
@@ -50,6 +51,18 @@ export interface GraphErrorJson {
   field: string | null;
   severity?: "error" | "warning";
   block?: string;
+  /** an error inside a Block node's instance: the failing node in the innermost block ... */
+  inner_node?: string;
+  /** ... and the Block nodes leading there, outermost first */
+  path?: BlockStepJson[];
+}
+
+export interface BlockStepJson {
+  node: string;
+  block: string;
+  repetition: number; // 1-based
+  repeat: number;
+  label: string;
 }
 
 export interface NodeInfo {
@@ -132,7 +145,9 @@ export const api = {
   remove: (id: string) => call<void>("DELETE", `/api/projects/${encodeURIComponent(id)}`),
   versions: (id: string) => call<{ versions: VersionInfo[] }>("GET", `/api/projects/${encodeURIComponent(id)}/versions`),
   restore: (id: string, version: number) => call<Project>("POST", `/api/projects/${encodeURIComponent(id)}/versions/${version}/restore`, {}),
-  importDocument: (document: unknown) => call<Project>("POST", "/api/projects/import", document),
+  // fileName names a document without a "name" of its own (the server makes names unique)
+  importDocument: (document: unknown, fileName?: string) =>
+    call<Project>("POST", importUrl(fileName), document),
   examples: () => call<{ examples: ExampleInfo[] }>("GET", "/api/examples"),
   system: () => call<Record<string, unknown>>("GET", "/api/system"),
   datasets: () => call<{ builtin: BuiltinDataset[]; uploaded: UploadedDataset[] }>("GET", "/api/datasets"),

@@ -46,6 +46,12 @@ export function indexResult(doc: GraphDocument, result: ValidationJson): Pick<Li
     if (!err.node) continue;
     const key = errorKey(err.block, err.node);
     (nodeErrors[key] ??= []).push(err);
+    // an error inside a block instance also badges, in the block editors, the nested Block
+    // nodes on the way and the inner node itself
+    const path = err.path ?? [];
+    path.slice(1).forEach((step, i) => (nodeErrors[errorKey(path[i].block, step.node)] ??= []).push(err));
+    const innermost = path[path.length - 1];
+    if (err.inner_node && innermost) (nodeErrors[errorKey(innermost.block, err.inner_node)] ??= []).push(err);
   }
   return { edgeShapes, nodeErrors };
 }

@@ -168,7 +168,7 @@ export async function importFile(file: File): Promise<void> {
   }
   try {
     await flushSave();
-    show(await api.importDocument(data));
+    show(await api.importDocument(data, file.name));
     toast(`Imported ${file.name}`);
   } catch (e) {
     toast(`Import failed: ${errorText(e)}`);

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from ..catalog import NodeSpec
 from ..document import Edge, Node
 from ..infer import NodeFailure
@@ -37,6 +39,13 @@ def report_failure(
             scope.block,
         )
         return
+    only = [i for infos in inputs.values() for i in infos]
+    kernel = kernel_too_large(str(exc), only[0]) if len(only) == 1 else None
+    if kernel is not None:
+        ctx.error(
+            "shape_mismatch", f"{node.display} gets {only[0]}: {kernel}", node.id, None, scope.block
+        )
+        return
     parts = []
     for port in scope.in_ports[node.id]:
         for edge, info in zip(
@@ -57,3 +66,24 @@ def source_text(scope: Scope, edge: Edge) -> str:
     node = scope.nodes[edge.source]
     outs = scope.out_ports.get(edge.source, ())
     return node.display if len(outs) <= 1 else f"{node.display}.{edge.source_port}"
+
+
+_KERNEL = re.compile(
+    r"Calculated padded input size per channel: \(([\d x]+)\)\. "
+    r"Kernel size: \(([\d x]+)\)\. Kernel size can't be greater than actual input size"
+)
+
+
+def kernel_too_large(text: str, info: TensorInfo) -> str | None:
+    """PyTorch's "Calculated padded input size per channel: (3 x 3). Kernel size: (9 x 9)..." in
+    words: "kernel 9×9 is larger than the 3×3 input" ("padded input" when padding made it
+    differ from the tensor's own size); None for any other error."""
+    m = _KERNEL.search(text)
+    if m is None:
+        return None
+    padded = [int(v) for v in m.group(1).split(" x ")]
+    size = "×".join(map(str, padded))
+    kernel = "×".join(m.group(2).split(" x "))
+    own = list(info.shape[-len(padded) :])
+    what = "input" if own == padded else "padded input"
+    return f"kernel {kernel} is larger than the {size} {what}"

@@ -8,8 +8,9 @@ from collections.abc import Mapping
 from ..catalog import NodeSpec
 from ..datasets import DataInfo
 from ..document import Node
-from ..errors import GraphError
+from ..errors import BlockStep, GraphError
 from ..shapes import B, TensorInfo
+from .block_failures import instance_failure
 from .context import AnalysisContext
 from .parameters import with_defaults
 from .result import NodeResult, Scope, ScopeResult
@@ -109,16 +110,12 @@ def infer_block(
         return None
     r = NodeResult(node, spec, params, inputs=inputs)
     current = {port: infos[0] for port, infos in inputs.items()}
-    for _ in range(params["repeat"]):
+    for repetition in range(1, params["repeat"] + 1):
         instance = infer_instance(ctx, name, inner, current, data)
         if isinstance(instance, GraphError):
-            ctx.error(
-                instance.code,
-                f"{node.display} (block {name}, {instance.message}",
-                node.id,
-                None,
-                scope.block,
-            )
+            step = BlockStep(node.id, name, repetition, params["repeat"], node.display)
+            ctx.errors.append(instance_failure(ctx, inner, step, instance, scope.block))
+            ctx.failed[(scope.block, node.id)] += 1
             return None
         r.instances.append(instance)
         r.num_params += sum(n.num_params for n in instance.nodes.values())
@@ -147,19 +144,16 @@ def infer_instance(
         if e.severity == "error":
             ctx.failed[(e.block, e.node)] -= 1
     failure = next((e for e in new if e.severity == "error"), None)
-    if failure is not None:
-        inner_node = inner.nodes.get(failure.node)
-        label = inner_node.display if inner_node else failure.node
-        message = failure.message
-        if inner_node and message.startswith(f"{label}: "):
-            message = message[len(label) + 2 :]
-        result: ScopeResult | GraphError = GraphError(failure.code, f"{label}): {message}")
+    if failure is not None:  # kept as the inner scope reported it; infer_block words it
+        result: ScopeResult | GraphError = failure
     else:
         missing = [
             n for n in inner.nodes if inner.specs[n].type == "Output" and n not in instance.outputs
         ]
         if missing:
-            result = GraphError("block_output_missing", f"{missing[0]}): output not computed")
+            result = GraphError(
+                "block_output_missing", f"{missing[0]}: output not computed", missing[0]
+            )
         else:
             result = instance
             ctx.instances[name].append(instance)

@@ -3,7 +3,9 @@ rename, delete; import and export of the graph document."""
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, jsonify
+import re
+
+from flask import Blueprint, Response, jsonify, request
 
 from graph_compiler.document import parse_document
 
@@ -51,8 +53,22 @@ def create():
 @bp.post("/import")
 @body_limit("document")
 def import_document():
-    doc = _checked(document_from(document_body(), "."))
-    return jsonify(store.create(services().db, doc.get("name") or "Imported", doc, "imported")), 201
+    """The document is the body; `?filename=` (the imported file's name) names a document that
+    has no name of its own. A name another project has gets a ` (2)`-style suffix."""
+    raw = document_from(document_body(), ".")
+    doc = _checked(raw)  # fills a missing name with "Untitled": read the file's own one
+    own = raw.get("name") if isinstance(raw, dict) and isinstance(raw.get("name"), str) else ""
+    name = own.strip()[:200] or _file_stem(request.args.get("filename", "")) or "Imported"
+    name = store.unique_name(services().db, name)
+    doc["name"] = name
+    return jsonify(store.create(services().db, name, doc, "imported")), 201
+
+
+def _file_stem(filename: str) -> str:
+    """ "my net.json" -> "my net"; any folder part is dropped (browsers send a bare name)."""
+    stem = re.split(r"[\\/]", filename)[-1].strip()
+    stem = re.sub(r"\.json$", "", stem, flags=re.IGNORECASE).strip()
+    return stem[:200]
 
 
 @bp.get("/<pid>")

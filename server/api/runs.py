@@ -179,7 +179,8 @@ def events(run_id: str):
     after = _int_arg("after", 0, 0, 2**62)
     limit = _int_arg("limit", 1000, 1, 10000)
     types = tuple(t for t in request.args.get("types", "").split(",") if t) or None
-    batch = store.events_after(services().db, run_id, after, limit, types)
+    exclude = tuple(t for t in request.args.get("exclude", "").split(",") if t) or None
+    batch = store.events_after(services().db, run_id, after, limit, types, exclude)
     next_after = batch[-1]["seq"] if len(batch) == limit else None
     return jsonify({"events": batch, "next_after": next_after})
 

@@ -18,12 +18,14 @@ import torch
 from ..errors import ApiError
 from ..storage.files import contained
 from .artifacts import RunModel
+from .onnx_axes import rename_dynamic_axes
 from .onnx_optimize import optimize_keeping_batch_norm
 
 MAX_SAMPLES = 64
 # what write_onnx produces; a cached model.onnx of another format is exported again
-# (2: eval batch norms kept as BatchNormalization, onnx_optimize.py; before: folded into convs)
-EXPORT_FORMAT = 2
+# (3: dynamic axis named `batch`, onnx_axes.py; 2: eval batch norms kept as BatchNormalization,
+# onnx_optimize.py; before: folded into convs)
+EXPORT_FORMAT = 3
 TOLERANCE = 1e-4
 _EXPORT_LOCK = threading.Lock()  # torch.export patches global state: one export at a time
 
@@ -203,7 +205,8 @@ def write_onnx(
 ) -> None:
     """The export every model.onnx goes through (also the importers' tests): torch.export with a
     dynamic batch (non-strict, then strict), then the dynamo ONNX exporter, weights inline,
-    eval-mode batch norms kept as BatchNormalization ops (not folded into the convolutions)."""
+    eval-mode batch norms kept as BatchNormalization ops (not folded into the convolutions), the
+    dynamic axis named `batch` (onnx_axes.py)."""
     batch = torch.export.Dim("batch", min=1)
     dynamic: tuple = tuple({0: batch} for _ in args)
     target = model
@@ -234,6 +237,14 @@ def write_onnx(
         except Exception:  # an onnxscript whose passes moved: torch's own, batch norms folded
             exported.optimize()
         exported.save(str(path), external_data=False)
+    except Exception as exc:
+        raise OnnxExportError("convert", [exc]) from None
+    try:  # `batch` rather than torch's symbol (s77) on the dynamic axis, onnx_axes.py
+        import onnx
+
+        proto = onnx.load(str(path))
+        rename_dynamic_axes(proto)
+        onnx.save(proto, str(path))
     except Exception as exc:
         raise OnnxExportError("convert", [exc]) from None
 

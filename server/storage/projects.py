@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from sqlalchemy import delete, func, insert, select, update
@@ -30,6 +31,21 @@ def create(db: Database, name: str, document: dict, message: str = "created") ->
             )
         )
     return get(db, pid)
+
+
+def unique_name(db: Database, name: str) -> str:
+    """`name`, or `name (2)`, `name (3)`, ... when a project already has it: importing a file
+    twice must not give two projects nobody can tell apart. A name already ending in ` (k)`
+    counts up from its base ("net (2)" taken -> "net (3)")."""
+    with db.read() as conn:
+        taken = {r[0] for r in conn.execute(select(projects.c.name)).all()}
+    if name not in taken:
+        return name
+    base, _, _ = name.rpartition(" (") if re.fullmatch(r".* \(\d+\)", name) else (name, "", "")
+    n = 2
+    while f"{base} ({n})" in taken:
+        n += 1
+    return f"{base} ({n})"
 
 
 def list_all(db: Database) -> list[dict]:

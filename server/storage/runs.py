@@ -128,6 +128,7 @@ def events_after(
     after: int = 0,
     limit: int = 1000,
     types: tuple[str, ...] | None = None,
+    exclude: tuple[str, ...] | None = None,
 ) -> list[dict]:
     q = (
         select(events)
@@ -137,6 +138,8 @@ def events_after(
     )
     if types:
         q = q.where(events.c.type.in_(types))
+    if exclude:  # the full log download skips the (many) step events
+        q = q.where(events.c.type.not_in(exclude))
     with db.read() as conn:
         rows = conn.execute(q).all()
     return [

@@ -288,7 +288,8 @@ def test_example_export_import(page, live, tmp_path):
     )
     page.wait_for_function(f"() => location.href !== {json.dumps(second)}")
     expect(page.get_by_test_id("toast")).to_contain_text("Imported dropped.json")
-    expect(page.get_by_test_id("project-name")).to_have_value("Residual CNN")
+    # the example and the first import already hold the name: a unique one (issue 14 bug 9)
+    expect(page.get_by_test_id("project-name")).to_have_value("Residual CNN (3)")
 
     # open the block from its node, see its inside, come back
     page.get_by_test_id("node-blocks").dblclick()

@@ -5,12 +5,13 @@ import { useEffect, useState, type PointerEvent as ReactPointerEvent } from "rea
 import { canvasApi } from "../canvasApi";
 import { formatCount } from "../catalog";
 import { refreshCode, useLive } from "../live";
+import { problemTarget } from "../problemTarget";
 import { messageWithoutNode } from "../problemText";
 import { useRuns } from "../runs/store";
 import { useEditor } from "../store";
 import { CodeEditor } from "./CodeEditor";
 
-function focusProblem(node: string | null, block?: string) {
+function focusProblem({ node, block }: { node: string | null; block?: string }) {
   if (!node) return;
   const st = useEditor.getState();
   if ((block ?? null) !== st.scope) {
@@ -38,7 +39,7 @@ function Problems() {
       <ul className="problems" data-testid="problems-list">
         {result.errors.map((e, i) => (
           <li key={i}>
-            <button type="button" className={`problem ${e.severity === "warning" ? "warn" : "err"}`} onClick={() => focusProblem(e.node, e.block)} data-testid="problem" data-node={e.node ?? ""}>
+            <button type="button" className={`problem ${e.severity === "warning" ? "warn" : "err"}`} onClick={() => focusProblem(problemTarget(e))} data-testid="problem" data-node={e.node ?? ""}>
               <span className="sev" aria-hidden="true">{e.severity === "warning" ? "▲" : "●"}</span>
               <span className="where">
                 {e.block ? `${e.block} › ` : ""}
@@ -77,7 +78,7 @@ function Summary() {
         {rows.map((n) => {
           const info = result.nodes[n.id];
           return (
-            <tr key={n.id} onClick={() => focusProblem(n.id)}>
+            <tr key={n.id} onClick={() => focusProblem({ node: n.id })}>
               <td>{n.data.label || n.id}</td>
               <td>{info.type}</td>
               <td className="mono">{Object.entries(info.outputs).map(([p, s]) => (Object.keys(info.outputs).length > 1 ? `${p}: ${s.text}` : s.text)).join(", ")}</td>

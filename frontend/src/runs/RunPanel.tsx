@@ -3,6 +3,8 @@
 // Resume, the charts and the log console.
 import { useEffect, useRef } from "react";
 import { peekRunData, runData, useFeed } from "./feed";
+import { downloadFullLog } from "./downloadLog";
+import { cutNotice, visibleLog } from "./fullLog";
 import { RunCharts, metricOf } from "./RunCharts";
 import { fmtSeconds, type RunData } from "./rundata";
 import { metricText, resumeRun, statusOf, stopRun, useRuns } from "./store";
@@ -29,33 +31,43 @@ function LogConsole({ rd }: { rd: RunData }) {
   useFeed((s) => s.tick);
   const box = useRef<HTMLDivElement>(null);
   const stick = useRef(true);
-  const lines = rd.log.length > 500 ? rd.log.slice(-500) : rd.log;
+  const { lines, cut } = visibleLog(rd.log, rd.logDropped);
   useEffect(() => {
     const el = box.current;
     if (el && stick.current) el.scrollTop = el.scrollHeight;
   });
   return (
-    <div
-      className="run-log"
-      ref={box}
-      data-testid="run-log"
-      role="log"
-      aria-label="Run log"
-      onScroll={(e) => {
-        const el = e.currentTarget;
-        stick.current = el.scrollHeight - el.scrollTop - el.clientHeight < 24;
-      }}
-    >
-      {lines.length === 0 ? (
-        <div className="muted">No output yet.</div>
-      ) : (
-        lines.map((l) => (
-          <div key={`${l.seq}-${l.text.length}`} className={`log-line ${l.level}`}>
-            <span className="log-time">{new Date(l.time * 1000).toLocaleTimeString()}</span> {l.text}
-          </div>
-        ))
+    <>
+      {cut > 0 && (
+        <div className="run-log-cut muted" data-testid="run-log-cut">
+          {cutNotice(cut)}.{" "}
+          <button type="button" className="link" onClick={() => void downloadFullLog(rd.id)}>
+            Download full log
+          </button>
+        </div>
       )}
-    </div>
+      <div
+        className="run-log"
+        ref={box}
+        data-testid="run-log"
+        role="log"
+        aria-label="Run log"
+        onScroll={(e) => {
+          const el = e.currentTarget;
+          stick.current = el.scrollHeight - el.scrollTop - el.clientHeight < 24;
+        }}
+      >
+        {lines.length === 0 ? (
+          <div className="muted">No output yet.</div>
+        ) : (
+          lines.map((l) => (
+            <div key={`${l.seq}-${l.text.length}`} className={`log-line ${l.level}`}>
+              <span className="log-time">{new Date(l.time * 1000).toLocaleTimeString()}</span> {l.text}
+            </div>
+          ))
+        )}
+      </div>
+    </>
   );
 }
 

@@ -41,6 +41,8 @@ export class RunData {
   readonly lr = new Series(1024);
   epochs: EpochPoint[] = [];
   log: LogLine[] = [];
+  /** log lines dropped from the front of `log` (LOG_LIMIT): the console says so */
+  logDropped = 0;
   started: Record<string, any> | null = null;
   /** the status the events give (null before any run_started / terminal event) */
   eventStatus: RunStatus | null = null;
@@ -59,7 +61,10 @@ export class RunData {
   version = 0;
   loaded = false;
 
-  constructor(readonly id: string) {
+  constructor(
+    readonly id: string,
+    private readonly logLimit = LOG_LIMIT, // Infinity for the full log download (fullLog.ts)
+  ) {
     this.stream = new EventStream((events) => this.apply(events));
   }
 
@@ -137,7 +142,10 @@ export class RunData {
 
   private line(e: RunEvent, level: LogLine["level"], text: string) {
     this.log.push({ seq: e.seq, time: e.time, level, text });
-    if (this.log.length > LOG_LIMIT) this.log.splice(0, this.log.length - LOG_LIMIT);
+    if (this.log.length > this.logLimit) {
+      this.logDropped += this.log.length - this.logLimit;
+      this.log.splice(0, this.log.length - this.logLimit);
+    }
   }
 
   get totalSteps(): number | null {

@@ -72,6 +72,9 @@ export const runsApi = {
       "GET",
       `/api/runs/${enc(id)}/events?after=${after}&limit=${limit}${types ? `&types=${enc(types.join(","))}` : ""}`,
     ),
+  // every event but the steps: the full log download (fullLog.ts)
+  logEvents: (id: string, after: number, limit = 10000) =>
+    call<{ events: RunEvent[]; next_after: number | null }>("GET", `/api/runs/${enc(id)}/events?after=${after}&limit=${limit}&exclude=step`),
   predict: (id: string, body: { index: number } | { input: unknown } | { random: true }) => call<PredictResult>("POST", `/api/runs/${enc(id)}/predict`, body),
   evaluation: (id: string) => call<Evaluation>("GET", `/api/runs/${enc(id)}/evaluation`),
   onnxReport: (id: string) => call<OnnxReport>("GET", `/api/runs/${enc(id)}/export/model.onnx.json`),

@@ -62,4 +62,30 @@ describe("live validation", () => {
     expect(nodeErrors["|b"].map((e) => e.message)).toEqual(["m1"]);
     expect(nodeErrors["Blk|b"].map((e) => e.message)).toEqual(["m2"]);
   });
+
+  it("badges the inner node of a failing block instance in its block editor too", () => {
+    const message = "conv2d1 in repetition 2 of blk (block down) gets (B, 16, 3, 3): kernel 4×4 is larger than the 3×3 input";
+    const res: ValidationJson = {
+      ...answer("x"),
+      edges: [],
+      errors: [
+        {
+          code: "shape_mismatch",
+          message,
+          node: "blk",
+          field: null,
+          inner_node: "conv2d1",
+          path: [
+            { node: "blk", block: "outer", repetition: 2, repeat: 2, label: "blk" },
+            { node: "inner", block: "down", repetition: 1, repeat: 2, label: "inner" },
+          ],
+        },
+      ],
+    };
+    const { nodeErrors } = indexResult({ nodes: [], edges: [] }, res);
+    expect(nodeErrors["|blk"].map((e) => e.message)).toEqual([message]);
+    expect(nodeErrors["down|conv2d1"].map((e) => e.message)).toEqual([message]);
+    expect(nodeErrors["outer|inner"].map((e) => e.message)).toEqual([message]);
+    expect(Object.keys(nodeErrors).sort()).toEqual(["down|conv2d1", "outer|inner", "|blk"].sort());
+  });
 });
