@@ -215,3 +215,35 @@ def run_unpacked(folder: Any, *args: str, timeout: int = 300, **env: str):
         text=True,
         timeout=timeout,
     )
+
+
+def tiny_causal_lm(data: dict, vocab: int, seq: int, width: int, lr: float, **training) -> dict:
+    """A tiny GPT on a token source: token + position embeddings, one causal pre-norm encoder
+    layer, a linear head, CrossEntropy over (B, T, V), Adam. Generation past `seq` tokens crops
+    the context (the position table holds `seq` rows)."""
+    layer = {"d_model": width, "nhead": 2, "dim_feedforward": 2 * width, "dropout": 0.0}
+    nodes = [
+        node("data", "Dataset", data),
+        node("tok", "Embedding", {"num_embeddings": vocab, "embedding_dim": width}),
+        node("pos_ids", "PositionIds"),
+        node("pos", "Embedding", {"num_embeddings": seq, "embedding_dim": width}),
+        node("add", "Add"),
+        node("block", "TransformerEncoderLayer", layer | {"causal": True, "norm_first": True}),
+        node("head", "Linear", {"out_features": vocab}),
+        node("loss", "CrossEntropyLoss"),
+        node("opt", "Adam", {"lr": lr}),
+        node("train", "Training", training),
+    ]
+    edges = [
+        edge("data", "tok", "x"),
+        edge("data", "pos_ids", "x"),
+        edge("pos_ids", "pos"),
+        edge("tok", "add"),
+        edge("pos", "add"),
+        edge("add", "block"),
+        edge("block", "head"),
+        edge("head", "loss", "out", "input"),
+        edge("data", "loss", "y", "target"),
+        edge("loss", "opt", "loss", "loss"),
+    ]
+    return document(nodes, edges, name="tiny gpt")

@@ -17,7 +17,7 @@ from server.engine.trainer import Trainer
 from server.exports import build_zip
 from server.exports.artifacts import build_run_model
 from server.exports.language_model import folder_run_files
-from tests.helpers import document, edge, node, run_unpacked
+from tests.helpers import run_unpacked, tiny_causal_lm
 
 pytestmark = [
     pytest.mark.filterwarnings("ignore::DeprecationWarning"),
@@ -30,41 +30,8 @@ ARGS = ["--prompt", "the cat ", "--max-new-tokens", "30", "--seed", "5", "--temp
 
 
 def bpe_lm(path) -> dict:
-    nodes = [
-        node(
-            "data",
-            "Dataset",
-            {"source": "file", "path": str(path), "tokenizer": "bpe", "bpe_vocab_size": 300}
-            | {"block_size": SEQ},
-        ),
-        node("tok", "Embedding", {"num_embeddings": 300, "embedding_dim": 24}),
-        node("pos_ids", "PositionIds"),
-        node("pos", "Embedding", {"num_embeddings": SEQ, "embedding_dim": 24}),
-        node("add", "Add"),
-        node(
-            "block",
-            "TransformerEncoderLayer",
-            {"d_model": 24, "nhead": 2, "dim_feedforward": 48, "dropout": 0.0}
-            | {"causal": True, "norm_first": True},
-        ),
-        node("head", "Linear", {"out_features": 300}),
-        node("loss", "CrossEntropyLoss"),
-        node("opt", "Adam", {"lr": 0.01}),
-        node("train", "Training", {"epochs": 3, "batch_size": 32}),
-    ]
-    edges = [
-        edge("data", "tok", "x"),
-        edge("data", "pos_ids", "x"),
-        edge("pos_ids", "pos"),
-        edge("tok", "add"),
-        edge("pos", "add"),
-        edge("add", "block"),
-        edge("block", "head"),
-        edge("head", "loss", "out", "input"),
-        edge("data", "loss", "y", "target"),
-        edge("loss", "opt", "loss", "loss"),
-    ]
-    return document(nodes, edges, name="bpe lm")
+    data = {"source": "file", "path": str(path), "tokenizer": "bpe", "bpe_vocab_size": 300}
+    return tiny_causal_lm(data | {"block_size": SEQ}, 300, SEQ, 24, 0.01, epochs=3, batch_size=32)
 
 
 def test_sample_py_of_a_bpe_run_matches_torchloom_generate(tmp_path):

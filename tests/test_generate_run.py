@@ -22,7 +22,7 @@ from server.exports import build_zip
 from server.exports.artifacts import build_run_model
 from server.exports.language_model import folder_run_files, language_model
 from server.storage import runs as store
-from tests.helpers import chain, document, edge, node, run_unpacked
+from tests.helpers import chain, run_unpacked, tiny_causal_lm
 from tests.run_folders import fabricated_run
 from tests.server_live import LiveServer
 
@@ -40,39 +40,10 @@ SETTINGS = SampleSettings(max_new_tokens=60, temperature=0.9, seed=3)
 
 
 def lm_document() -> dict:
-    """A tiny GPT on markov_text: token + position embeddings, one causal pre-norm encoder
-    layer, a linear head. Generation past SEQ tokens crops the context (its position table
-    holds SEQ rows) and shorter contexts go through the causal mask of their own length."""
-    nodes = [
-        node("data", "Dataset", {"source": "markov_text", "seq_len": SEQ, "samples": 2048}),
-        node("tok", "Embedding", {"num_embeddings": V, "embedding_dim": 32}),
-        node("pos_ids", "PositionIds"),
-        node("pos", "Embedding", {"num_embeddings": SEQ, "embedding_dim": 32}),
-        node("add", "Add"),
-        node(
-            "block",
-            "TransformerEncoderLayer",
-            {"d_model": 32, "nhead": 2, "dim_feedforward": 64, "dropout": 0.0}
-            | {"causal": True, "norm_first": True},
-        ),
-        node("head", "Linear", {"out_features": V}),
-        node("loss", "CrossEntropyLoss"),
-        node("opt", "Adam", {"lr": 0.03}),
-        node("train", "Training", {"epochs": 4, "batch_size": 64}),
-    ]
-    edges = [
-        edge("data", "tok", "x"),
-        edge("data", "pos_ids", "x"),
-        edge("pos_ids", "pos"),
-        edge("tok", "add"),
-        edge("pos", "add"),
-        edge("add", "block"),
-        edge("block", "head"),
-        edge("head", "loss", "out", "input"),
-        edge("data", "loss", "y", "target"),
-        edge("loss", "opt", "loss", "loss"),
-    ]
-    return document(nodes, edges, name="tiny gpt")
+    """A tiny GPT on markov_text; shorter contexts go through the causal mask of their own
+    length."""
+    data = {"source": "markov_text", "seq_len": SEQ, "samples": 2048}
+    return tiny_causal_lm(data, V, SEQ, 32, 0.03, epochs=4, batch_size=64)
 
 
 @pytest.fixture(scope="module")

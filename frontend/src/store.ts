@@ -97,6 +97,24 @@ export function committed(s: Pick<EditorState, "scope" | "nodes" | "edges" | "ma
   };
 }
 
+/** The editor state that shows a document from its top level (the history is the caller's). */
+function shown(doc: GraphDocument, s: EditorState): Partial<EditorState> {
+  const parts = fromDocument(doc);
+  return {
+    name: parts.name,
+    description: parts.description,
+    ui: parts.ui,
+    scope: null,
+    nodes: parts.main.nodes,
+    edges: parts.main.edges,
+    main: { nodes: [], edges: [] },
+    blocks: parts.blocks,
+    lastKey: null,
+    rev: s.rev + 1,
+    viewKey: s.viewKey + 1,
+  };
+}
+
 function selected(s: EditorState): GNode[] {
   return s.nodes.filter((n) => n.selected);
 }
@@ -170,41 +188,13 @@ export const useEditor = create<EditorState>()((set, get) => {
 
     setCatalog: (catalog) => set({ catalog }),
 
-    load: (doc) => {
-      const parts = fromDocument(doc);
-      set((s) => ({
-        name: parts.name,
-        description: parts.description,
-        ui: parts.ui,
-        scope: null,
-        nodes: parts.main.nodes,
-        edges: parts.main.edges,
-        main: { nodes: [], edges: [] },
-        blocks: parts.blocks,
-        past: [],
-        future: [],
-        lastKey: null,
-        rev: s.rev + 1,
-        viewKey: s.viewKey + 1,
-      }));
-    },
+    // a new document with a fresh history (opening a project)
+    load: (doc) => set((s) => ({ ...shown(doc, s), past: [], future: [] })),
 
+    // a restored version: one undoable step on top of the history
     replaceDocument: (doc) => {
-      const parts = fromDocument(doc);
       checkpoint();
-      set((s) => ({
-        name: parts.name,
-        description: parts.description,
-        ui: parts.ui,
-        scope: null,
-        nodes: parts.main.nodes,
-        edges: parts.main.edges,
-        main: { nodes: [], edges: [] },
-        blocks: parts.blocks,
-        lastKey: null,
-        rev: s.rev + 1,
-        viewKey: s.viewKey + 1,
-      }));
+      set((s) => shown(doc, s));
     },
 
     document: () => {
